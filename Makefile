@@ -1,0 +1,33 @@
+# PneumoLab: every target sets itself up (a .venv here, created when missing).
+#   make course   open the course in JupyterLab (the main job)
+#   make test     run every test: unit tests and all notebooks (in quick mode if PNEUMOLAB_QUICK=1)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+
+.PHONY: install course test lint benchmarks clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+course: install
+	$(BIN)/jupyter lab notebooks/
+
+test: install
+	$(BIN)/ruff check pneumolab tests benchmarks
+	MPLBACKEND=Agg $(BIN)/python -m pytest --nbval-lax --nbval-current-env tests notebooks
+
+lint: install
+	$(BIN)/ruff check pneumolab tests benchmarks
+
+benchmarks: install
+	$(BIN)/python benchmarks/input_pipeline.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,41 @@
+"""Shared by the benchmark scripts: the machine they ran on, a printed table, a JSON file."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict:
+    """Facts that make a timing comparable: cores, CPU, Python, library versions."""
+    import keras
+    import tensorflow as tf
+
+    return dict(
+        cores=os.cpu_count(), cpu=platform.processor() or platform.machine(),
+        python=platform.python_version(), tensorflow=tf.__version__, keras=keras.__version__,
+        date=time.strftime("%Y-%m-%d"),
+    )
+
+
+def report(name: str, rows: list[dict], **extra) -> Path:
+    """Print ``rows`` as an aligned table and write them, with the machine, to results/NAME.json."""
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(_fmt(r[c])) for r in rows)) for c in columns}
+    print("  ".join(c.rjust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(_fmt(row[c]).rjust(widths[c]) for c in columns))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{name}.json"
+    out.write_text(json.dumps(dict(machine=machine(), rows=rows, **extra), indent=2) + "\n")
+    print(f"written: {out}")
+    return out
+
+
+def _fmt(value) -> str:
+    return f"{value:.1f}" if isinstance(value, float) else str(value)

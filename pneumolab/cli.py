@@ -1,0 +1,109 @@
+"""The ``pneumolab`` command: one subcommand per job, each a thin call into the package.
+
+Errors a user can fix (no data, a bad argument, a failed download) end in
+one plain line on stderr and exit code 1 or 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pneumolab import __version__
+
+Command = Callable[[argparse.Namespace], int]
+_COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str) -> Callable[[Command], Command]:
+    """Register a subcommand's handler under ``name``."""
+
+    def register(handler: Command) -> Command:
+        _COMMANDS[name] = handler
+        return handler
+
+    return register
+
+
+@command("info")
+def _info(args: argparse.Namespace) -> int:
+    from pneumolab import data
+
+    manifest = data.build_manifest(args.data, check=not args.fast)
+    summary = {"data_dir": str(data.find_data_dir(args.data)), **data.summarize(manifest)}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"Data set: {summary['data_dir']}")
+    print(f"{'split':<8}{'NORMAL':>8}{'PNEUMONIA':>11}{'patients':>10}")
+    for split, counts in summary["splits"].items():
+        print(f"{split:<8}{counts['NORMAL']:>8}{counts['PNEUMONIA']:>11}{summary['patients'][split]:>10}")
+    for split, causes in summary["causes"].items():
+        print(f"causes in {split}: " + ", ".join(f"{k} {v}" for k, v in sorted(causes.items())))
+    if "duplicates" in summary:
+        dupes = summary["duplicates"]
+        print(f"identical files: {dupes['files']} in {dupes['groups']} groups "
+              f"({dupes['across_splits']} groups across splits)")
+    print(f"patient ids found in more than one split: {summary['patients_in_several_splits']}")
+    if summary["bad_files"]:
+        print(f"unusable files: {len(summary['bad_files'])}")
+    return 0
+
+
+@command("download")
+def _download(args: argparse.Namespace) -> int:
+    from pneumolab import download
+
+    target = Path(args.out) if args.out else None
+    if args.source == "kaggle":
+        where = download.download_kaggle(target)
+    else:
+        where = download.download_medmnist(args.size, target)
+    print(f"Data ready in {where}")
+    print(f"Use it with: export PNEUMOLAB_DATA={where}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with one subparser per registered command."""
+    parser = argparse.ArgumentParser(
+        prog="pneumolab", description="PneumoLab: pneumonia detection on chest X-rays, for teaching."
+    )
+    parser.add_argument("--version", action="version", version=f"pneumolab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    info = sub.add_parser("info", help="count images per split and class, patients, duplicates")
+    info.add_argument("--data", help="data folder (default: $PNEUMOLAB_DATA or data/chest_xray)")
+    info.add_argument("--json", action="store_true", help="print a JSON object")
+    info.add_argument("--fast", action="store_true", help="skip decoding every image (no duplicates)")
+
+    down = sub.add_parser("download", help="download the data set")
+    down.add_argument("source", choices=["kaggle", "medmnist"],
+                      help="kaggle: full Kermany set (needs a Kaggle account); medmnist: PneumoniaMNIST")
+    down.add_argument("--size", type=int, default=128, choices=[28, 64, 128, 224],
+                      help="PneumoniaMNIST image size (default 128)")
+    down.add_argument("--out", help="where to put it (default: data/ of the checkout)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    from pneumolab.data import DataNotFoundError
+    from pneumolab.download import ChecksumError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except (DataNotFoundError, ChecksumError, ValueError, OSError) as error:
+        print(f"pneumolab {args.command}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
