@@ -67,6 +67,47 @@ def _download(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("train")
+def _train(args: argparse.Namespace) -> int:
+    from pneumolab.train import TrainConfig, train
+
+    cfg = TrainConfig.for_model(args.model, task=args.task, epochs=args.epochs, image_size=args.image_size,
+                                seed=args.seed)
+    result = train(cfg, args.data, args.out)
+    card = result.card
+    print(f"Saved {card['name']} to {result.folder}")
+    print(f"epochs: {card['training']['epochs_run']} (best {card['training']['best_epoch']}), "
+          f"{card['training']['seconds_per_epoch']} s per epoch")
+    if card["threshold"] is not None:
+        val = card["validation"]
+        print(f"threshold chosen on validation: {card['threshold']:.3f} (recall {val['recall']:.3f}, "
+              f"specificity {val['specificity']:.3f}, ROC AUC {val['roc_auc']:.3f})")
+    return 0
+
+
+@command("evaluate")
+def _evaluate(args: argparse.Namespace) -> int:
+    from pneumolab.scoring import score_model
+
+    result = score_model(args.model, args.split, args.data, args.threshold, ci=not args.no_ci)
+    if args.json:
+        text = json.dumps(result, indent=2)
+        if args.json == "-":
+            print(text)
+            return 0
+        Path(args.json).write_text(text + "\n")
+    print(f"{result['model']} on {result['split']} ({result['images']} images)")
+    for name in ("accuracy", "recall", "precision", "specificity", "f1", "roc_auc", "pr_auc"):
+        if name in result:
+            low, high = result.get("ci", {}).get(name) or (None, None)
+            interval = f"  [{low:.3f}, {high:.3f}]" if low is not None else ""
+            print(f"  {name:<12}{result[name]:.3f}{interval}")
+    if result.get("threshold") is not None:
+        print(f"  threshold   {result['threshold']:.3f}")
+    print(f"  confusion matrix (rows true, columns predicted): {result['confusion_matrix']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one subparser per registered command."""
     parser = argparse.ArgumentParser(
@@ -86,6 +127,24 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--size", type=int, default=128, choices=[28, 64, 128, 224],
                       help="PneumoniaMNIST image size (default 128)")
     down.add_argument("--out", help="where to put it (default: data/ of the checkout)")
+    scorer = sub.add_parser("evaluate", help="score a trained model on a split (test: the final report)")
+    scorer.add_argument("--model", default=None,
+                        help="model folder or 'reference' (default: $PNEUMOLAB_MODEL, else the reference)")
+    scorer.add_argument("--data", help="data folder (default: $PNEUMOLAB_DATA or data/chest_xray)")
+    scorer.add_argument("--split", choices=["val", "test"], default="test")
+    scorer.add_argument("--threshold", type=float, help="decision threshold (default: the model card's)")
+    scorer.add_argument("--json", metavar="OUT", help="write the full report as JSON to OUT ('-': stdout)")
+    scorer.add_argument("--no-ci", action="store_true", help="skip the bootstrap confidence intervals")
+
+    trainer = sub.add_parser("train", help="train a model and write it with its model card")
+    trainer.add_argument("--model", choices=["scratch", "transfer"], default="scratch")
+    trainer.add_argument("--task", choices=["binary", "cause"], default="binary",
+                         help="binary: normal vs pneumonia; cause: normal, bacterial, viral")
+    trainer.add_argument("--epochs", type=int, help="most epochs (early stopping may end sooner)")
+    trainer.add_argument("--image-size", type=int, help="side of the square input (default per model)")
+    trainer.add_argument("--seed", type=int, help="seed of the split and the training")
+    trainer.add_argument("--data", help="data folder (default: $PNEUMOLAB_DATA or data/chest_xray)")
+    trainer.add_argument("--out", required=True, help="folder to write the model, history and card to")
     return parser
 
 

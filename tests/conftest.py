@@ -74,3 +74,30 @@ def messy_data(tmp_path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(payload)
     return root
+
+
+def synthetic_xray(pneumonia: bool, rng: np.random.Generator, size: int = 48) -> np.ndarray:
+    """A gray image a model can learn: pneumonia images carry a bright blob in the left half."""
+    image = rng.normal(90, 20, (size, size))
+    if pneumonia:
+        row, col = rng.integers(size // 4, 3 * size // 4), rng.integers(size // 8, size // 2 - 4)
+        yy, xx = np.mgrid[:size, :size]
+        image += 120 * np.exp(-((yy - row) ** 2 + (xx - col) ** 2) / (2 * (size / 10) ** 2))
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def tiny_xrays(tmp_path_factory) -> Path:
+    """A small Kermany-shaped data set with a learnable signal: 60 train and 20 test images."""
+    root = tmp_path_factory.mktemp("tiny") / "chest_xray"
+    rng = np.random.default_rng(42)
+    for split, n in (("train", 30), ("test", 10)):
+        offset = 0 if split == "train" else 500
+        for i in range(n):
+            normal = root / split / "NORMAL" / f"IM-{offset + i:04d}-0001.png"
+            cause = "bacteria" if i % 2 else "virus"
+            sick = root / split / "PNEUMONIA" / f"person{offset + i}_{cause}_{i}.png"
+            for path, pneumonia in ((normal, False), (sick, True)):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(synthetic_xray(pneumonia, rng)).save(path)
+    return root
