@@ -1,0 +1,224 @@
+"""Pictures of a detector's quality, and slider panels to move its threshold by hand.
+
+ROC and PR curves (several models on one axes, the chosen operating point
+marked), a confusion matrix in plain words, a threshold sweep and a reliability
+diagram. Each function draws on ``ax`` when given one, else on a new figure, and
+returns the figure, ready for :func:`pneumolab.figures.save_figure`. Curves
+accept one model's probabilities, or a dict ``{name: probabilities}`` to compare
+models, and ``threshold`` as one number or a dict ``{name: threshold}``.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Callable, Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
+
+from pneumolab import evaluate
+from pneumolab.data import LABELS
+
+#: Plain words for the cells of the confusion matrix ``[[TN, FP], [FN, TP]]``.
+CELL_WORDS = (("correct normal", "false alarm"), ("missed pneumonia", "caught pneumonia"))
+
+#: ``gid`` of the marker at a chosen threshold, so tests and notebooks can find it.
+OPERATING_POINT = "operating-point"
+
+Probabilities = ArrayLike | Mapping[str, ArrayLike]
+Thresholds = float | Mapping[str, float] | None
+
+
+def plot_roc(
+    y_true: ArrayLike, y_prob: Probabilities, *, threshold: Thresholds = None,
+    label: str | None = None, ax: Axes | None = None,
+) -> Figure:
+    """ROC curve: share of pneumonia caught against share of normal images falsely flagged."""
+    ax = _axes(ax)
+    if not _has(ax, "chance"):
+        ax.plot([0, 1], [0, 1], ls=":", color="grey", label="chance", gid="chance")
+    for name, probs, chosen in _models(y_prob, threshold, label):
+        sweep = evaluate.threshold_sweep(y_true, probs)
+        at = _quiet_metrics(y_true, probs, chosen)
+        (line,) = ax.plot(np.r_[1 - sweep["specificity"], 0], np.r_[sweep["recall"], 0],
+                          label=f"{name} (AUC {at['roc_auc']:.3f})")
+        if chosen is not None:
+            _mark(ax, 1 - at["specificity"], at["recall"], chosen, line.get_color())
+    ax.set(xlabel="false alarm rate (1 - specificity)", ylabel="recall (sensitivity)",
+           xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), title="ROC curve")
+    ax.legend(loc="lower right")
+    return ax.figure
+
+
+def plot_pr(
+    y_true: ArrayLike, y_prob: Probabilities, *, threshold: Thresholds = None,
+    label: str | None = None, ax: Axes | None = None,
+) -> Figure:
+    """Precision-recall curve: of the alarms raised, how many are pneumonia, at each recall."""
+    ax = _axes(ax)
+    if not _has(ax, "baseline"):
+        prevalence = float(np.mean(y_true))
+        ax.axhline(prevalence, ls=":", color="grey", label=f"no skill ({prevalence:.2f})", gid="baseline")
+    for name, probs, chosen in _models(y_prob, threshold, label):
+        sweep = evaluate.threshold_sweep(y_true, probs).iloc[::-1]
+        sweep = sweep[sweep["tp"] + sweep["fp"] > 0]
+        at = _quiet_metrics(y_true, probs, chosen)
+        (line,) = ax.plot(np.r_[0, sweep["recall"]], np.r_[sweep["precision"].iloc[0], sweep["precision"]],
+                          drawstyle="steps-pre", label=f"{name} (AP {at['pr_auc']:.3f})")
+        if chosen is not None:
+            _mark(ax, at["recall"], at["precision"], chosen, line.get_color())
+    ax.set(xlabel="recall (sensitivity)", ylabel="precision", xlim=(-0.01, 1.01), ylim=(-0.01, 1.01),
+           title="Precision-recall curve")
+    ax.legend(loc="lower left")
+    return ax.figure
+
+
+def plot_confusion(
+    y_true: ArrayLike, y_prob: ArrayLike, threshold: float, *, ax: Axes | None = None
+) -> Figure:
+    """Confusion matrix at a threshold, each cell with its count, its share of the true class and its name."""
+    return _draw_confusion(_axes(ax, figsize=(4.5, 4)), evaluate.metrics_at(y_true, y_prob, threshold))
+
+
+def plot_threshold_sweep(
+    y_true: ArrayLike, y_prob: ArrayLike, threshold: float | None = None, *, ax: Axes | None = None
+) -> Figure:
+    """Precision, recall and specificity as the threshold moves: what is bought with what."""
+    ax = _axes(ax, figsize=(6, 4))
+    sweep = evaluate.threshold_sweep(y_true, y_prob)
+    flagged = sweep["tp"] + sweep["fp"] > 0
+    for name in ("recall", "specificity", "precision"):
+        values = sweep[name].where(flagged) if name == "precision" else sweep[name]
+        ax.plot(sweep["threshold"], values, drawstyle="steps-pre", label=name)
+    if threshold is not None:
+        ax.axvline(threshold, color="black", ls="--", label=f"chosen threshold {threshold:.2f}",
+                   gid="chosen-threshold")
+    ax.set(xlabel="threshold (predict pneumonia when probability >= threshold)", ylabel="value",
+           xlim=(0, 1), ylim=(-0.01, 1.01), title="Threshold sweep")
+    ax.legend(loc="lower left")
+    return ax.figure
+
+
+def plot_reliability(
+    y_true: ArrayLike, y_prob: Probabilities, *, n_bins: int = 10, strategy: str = "uniform",
+    label: str | None = None, ax: Axes | None = None,
+) -> Figure:
+    """Reliability diagram: do images given probability 0.8 have pneumonia 80% of the time?"""
+    ax = _axes(ax, figsize=(4.5, 4.5))
+    if not _has(ax, "perfect"):
+        ax.plot([0, 1], [0, 1], ls=":", color="grey", label="perfectly calibrated", gid="perfect")
+    for name, probs, _ in _models(y_prob, None, label):
+        curve = evaluate.reliability_curve(y_true, probs, n_bins=n_bins, strategy=strategy)
+        brier = evaluate.brier_score(y_true, probs)
+        ax.plot(curve["mean_prob"], curve["frac_positive"], marker="o", label=f"{name} (Brier {brier:.3f})")
+    ax.set(xlabel="mean predicted probability", ylabel="observed share of pneumonia",
+           xlim=(0, 1), ylim=(0, 1), aspect="equal", title="Reliability diagram")
+    ax.legend(loc="upper left")
+    return ax.figure
+
+
+def threshold_explorer(y_true: ArrayLike, y_prob: ArrayLike, threshold: float = 0.5):
+    """A panel with a threshold slider: the confusion matrix, the metrics and the points on
+    the ROC and PR curves follow it. Returns an ``ipywidgets.VBox``."""
+    import ipywidgets as widgets
+
+    slider = widgets.FloatSlider(value=threshold, min=0.0, max=1.0, step=0.01, description="threshold",
+                                 readout_format=".2f", continuous_update=False)
+    return _panel(y_true, y_prob, slider, float)
+
+
+def cost_explorer(y_true: ArrayLike, y_prob: ArrayLike, cost_miss: float = 5.0, *,
+                  prevalence: float | None = None):
+    """A panel with a slider for the cost of a missed pneumonia, counted in false alarms; the
+    threshold follows as the one of lowest expected cost on these (validation) data."""
+    import ipywidgets as widgets
+
+    slider = widgets.FloatLogSlider(value=cost_miss, base=10, min=0, max=2, step=0.05,
+                                    description="miss cost", readout_format=".1f", continuous_update=False)
+
+    def cheapest(cost: float) -> float:
+        choice = evaluate.choose_threshold(y_true, y_prob, "cost", cost_miss=cost, prevalence=prevalence)
+        return choice.threshold
+
+    return _panel(y_true, y_prob, slider, cheapest)
+
+
+def _panel(y_true: ArrayLike, y_prob: ArrayLike, slider, to_threshold: Callable[[float], float]):
+    """Slider, a one-line summary, a picture and a metrics table, redrawn on every move.
+
+    HTML and Image widgets, not an Output, so the panel also updates outside a
+    live kernel (Voila, tests).
+    """
+    import ipywidgets as widgets
+
+    summary, picture, table = widgets.HTML(), widgets.Image(format="png"), widgets.HTML()
+
+    def update(_change: object = None) -> None:
+        threshold = to_threshold(slider.value)
+        metrics = evaluate.metrics_at(y_true, y_prob, threshold)
+        (tn, fp), (fn, tp) = metrics["confusion_matrix"]
+        summary.value = (f"<b>threshold {threshold:.3f}</b>: {tp} of {tp + fn} pneumonia caught, "
+                         f"{fn} missed; {fp} false alarms among {tn + fp} normal images")
+        table.value = evaluate.metrics_table(metrics).to_html(index=False, float_format="{:.3f}".format)
+        picture.value = _panel_png(y_true, y_prob, metrics)
+
+    slider.observe(update, names="value")
+    update()
+    return widgets.VBox([slider, summary, picture, table])
+
+
+def _panel_png(y_true: ArrayLike, y_prob: ArrayLike, metrics: dict) -> bytes:
+    figure = Figure(figsize=(13, 4), layout="constrained")
+    axes = figure.subplots(1, 3)
+    _draw_confusion(axes[0], metrics)
+    plot_roc(y_true, y_prob, threshold=metrics["threshold"], ax=axes[1])
+    plot_pr(y_true, y_prob, threshold=metrics["threshold"], ax=axes[2])
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=72)
+    return buffer.getvalue()
+
+
+def _draw_confusion(ax: Axes, metrics: dict) -> Figure:
+    counts = metrics["confusion_matrix"]
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    text = [[f"{counts[i, j]} ({shares[i, j]:.0%})\n{CELL_WORDS[i][j]}" for j in range(2)] for i in range(2)]
+    sns.heatmap(shares, annot=np.array(text), fmt="", cmap="Blues", vmin=0, vmax=1, cbar=False,
+                xticklabels=LABELS, yticklabels=LABELS, ax=ax)
+    ax.set(xlabel="predicted", ylabel="true",
+           title=f"Confusion matrix at threshold {metrics['threshold']:.2f}")
+    return ax.figure
+
+
+def _quiet_metrics(y_true: ArrayLike, y_prob: ArrayLike, threshold: float | None) -> dict:
+    """metrics_at (at 0.5 when none is chosen), silent: a NaN AUC in a legend says enough."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", evaluate.UndefinedMetricWarning)
+        return evaluate.metrics_at(y_true, y_prob, 0.5 if threshold is None else threshold)
+
+
+def _models(y_prob: Probabilities, threshold: Thresholds, label: str | None) -> list[tuple]:
+    """(name, probabilities, threshold or None) of each model to draw."""
+    named = dict(y_prob) if isinstance(y_prob, Mapping) else {label or "model": y_prob}
+    chosen = threshold if isinstance(threshold, Mapping) else dict.fromkeys(named, threshold)
+    return [(name, np.asarray(probs, dtype=float), chosen.get(name)) for name, probs in named.items()]
+
+
+def _mark(ax: Axes, x: float, y: float, threshold: float, color: str) -> None:
+    ax.plot([x], [y], ls="", marker="o", markersize=9, color=color, markeredgecolor="black",
+            gid=OPERATING_POINT, label="_operating point")
+    ax.annotate(f"t = {threshold:.2f}", (x, y), xytext=(7, -14), textcoords="offset points", fontsize=9)
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float] = (5, 5)) -> Axes:
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def _has(ax: Axes, gid: str) -> bool:
+    return any(artist.get_gid() == gid for artist in ax.get_lines())

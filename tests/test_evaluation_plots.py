@@ -1,0 +1,94 @@
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from pneumolab import evaluation_plots as plots
+
+Y = [0, 0, 1, 1]
+P = [0.1, 0.4, 0.35, 0.8]
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    matplotlib.use("Agg")
+    yield
+    plt.close("all")
+
+
+@pytest.fixture
+def scores():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    return y, 1 / (1 + np.exp(-rng.normal(2 * y - 1, 1.2)))
+
+
+def markers(ax):
+    return [line for line in ax.get_lines() if line.get_gid() == plots.OPERATING_POINT]
+
+
+def legend_texts(ax):
+    return [text.get_text() for text in ax.get_legend().get_texts()]
+
+
+def test_roc_compares_models_with_aucs_and_marks_each_operating_point():
+    figure = plots.plot_roc(Y, {"a": P, "b": [0.3, 0.2, 0.6, 0.9]}, threshold={"a": 0.5, "b": 0.6})
+    ax = figure.axes[0]
+    assert legend_texts(ax) == ["chance", "a (AUC 0.750)", "b (AUC 1.000)"]
+    a_point, b_point = markers(ax)
+    assert (a_point.get_xdata()[0], a_point.get_ydata()[0]) == (0.0, 0.5)  # no false alarm, half caught
+    assert (b_point.get_xdata()[0], b_point.get_ydata()[0]) == (0.0, 1.0)
+
+
+def test_curves_added_to_given_axes_share_one_reference_line():
+    figure, ax = plt.subplots()
+    assert plots.plot_pr(Y, P, label="first", ax=ax) is figure
+    plots.plot_pr(Y, [0.3, 0.2, 0.6, 0.9], threshold=0.5, label="second", ax=ax)
+    assert legend_texts(ax) == ["no skill (0.50)", "first (AP 0.833)", "second (AP 1.000)"]
+    (point,) = markers(ax)
+    assert (point.get_xdata()[0], point.get_ydata()[0]) == (1.0, 1.0)
+
+
+def test_confusion_matrix_names_its_cells():
+    ax = plots.plot_confusion(Y, P, 0.5).axes[0]
+    texts = [text.get_text() for text in ax.texts]
+    assert texts == ["2 (100%)\ncorrect normal", "0 (0%)\nfalse alarm",
+                     "1 (50%)\nmissed pneumonia", "1 (50%)\ncaught pneumonia"]
+    assert "0.50" in ax.get_title()
+
+
+def test_threshold_sweep_marks_the_chosen_threshold(scores):
+    ax = plots.plot_threshold_sweep(*scores, threshold=0.3).axes[0]
+    assert [line.get_label() for line in ax.get_lines()[:3]] == ["recall", "specificity", "precision"]
+    (chosen,) = [line for line in ax.get_lines() if line.get_gid() == "chosen-threshold"]
+    assert chosen.get_xdata()[0] == 0.3
+
+
+def test_reliability_diagram_draws_each_model(scores):
+    y, p = scores
+    ax = plots.plot_reliability(y, {"raw": p, "sharpened": p**2}).axes[0]
+    assert len(ax.get_lines()) == 3
+    assert legend_texts(ax)[1].startswith("raw (Brier ")
+
+
+def test_threshold_explorer_follows_its_slider(scores):
+    panel = plots.threshold_explorer(*scores, threshold=0.5)
+    slider, summary, picture, table = panel.children
+    before = (summary.value, table.value, bytes(picture.value))
+    assert "threshold 0.500" in summary.value and "recall" in table.value
+    assert bytes(picture.value).startswith(b"\x89PNG")
+    slider.value = 0.9
+    assert "threshold 0.900" in summary.value
+    assert (summary.value, table.value, bytes(picture.value)) != before
+
+
+def test_cost_explorer_lowers_the_threshold_as_misses_get_dearer(scores):
+    panel = plots.cost_explorer(*scores, cost_miss=1.0)
+    slider, summary = panel.children[:2]
+
+    def shown_threshold():
+        return float(summary.value.split("threshold ")[1].split("<")[0])
+
+    cheap = shown_threshold()
+    slider.value = 50.0
+    assert shown_threshold() < cheap
