@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -454,6 +454,66 @@ def report(
         result["ci"] = {name: [row.low, row.high] for name, row in bounds.iterrows()}
         result["ci_level"] = level
     return _plain(result)
+
+
+def multiclass_report(
+    y_true: ArrayLike,
+    y_prob: ArrayLike,
+    classes: Sequence[str],
+    *,
+    ci: bool = True,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = config.SEED,
+) -> dict:
+    """The verdict for a task of several classes (normal, bacteria, virus), ready for ``json.dumps``.
+
+    ``y_true`` holds class indices and ``y_prob`` one column of probabilities per
+    class; the predicted class is the most probable one. Keys: ``classes, n,
+    accuracy, macro_f1, per_class`` (name -> ``recall, precision, f1, support``),
+    ``confusion_matrix`` (rows true, columns predicted), ``ci`` (``accuracy`` and
+    ``macro_f1`` -> ``[low, high]``, percentile bootstrap) and ``ci_level``.
+    """
+    y, probs = np.asarray(y_true), np.asarray(y_prob, dtype=float)
+    k = len(classes)
+    if probs.shape != (y.size, k) or y.size == 0:
+        raise ValueError(f"Expected y_prob of shape ({y.size}, {k}) for {k} classes, got {probs.shape}.")
+    if not np.isin(y, range(k)).all():
+        raise ValueError(f"y_true must hold class indices 0 to {k - 1}.")
+    y = y.astype(np.int64)
+    predicted = probs.argmax(axis=1)
+    matrix = _confusions(y, predicted, k, np.arange(y.size)[None])
+    scores = {name: values[0] for name, values in _class_scores(matrix).items()}
+    result = dict(classes=list(classes), n=y.size, accuracy=scores["accuracy"], macro_f1=scores["macro_f1"])
+    result["per_class"] = {
+        name: {key: scores[key][i] for key in ("recall", "precision", "f1", "support")}
+        for i, name in enumerate(classes)
+    }
+    result["confusion_matrix"] = matrix[0]
+    result["ci"] = result["ci_level"] = None
+    if ci:
+        rows = np.random.default_rng(seed).integers(0, y.size, size=(n_boot, y.size))
+        samples = _class_scores(_confusions(y, predicted, k, rows))
+        tail = (1 - level) / 2
+        result["ci"] = {name: np.quantile(samples[name], [tail, 1 - tail])
+                        for name in ("accuracy", "macro_f1")}
+        result["ci_level"] = level
+    return _plain(result)
+
+
+def _confusions(y: np.ndarray, predicted: np.ndarray, k: int, rows: np.ndarray) -> np.ndarray:
+    """One k x k confusion matrix (rows true) per row of image indices."""
+    cells = (np.arange(rows.shape[0])[:, None] * k * k + y[rows] * k + predicted[rows]).ravel()
+    return np.bincount(cells, minlength=rows.shape[0] * k * k).reshape(-1, k, k)
+
+
+def _class_scores(matrices: np.ndarray) -> dict:
+    """Per-class and overall scores of each confusion matrix in a stack."""
+    hits = np.diagonal(matrices, axis1=1, axis2=2)
+    support, called = matrices.sum(axis=2), matrices.sum(axis=1)
+    f1 = _fbeta(hits, called - hits, support - hits, 1.0)
+    return dict(support=support, recall=_ratio(hits, support), precision=_ratio(hits, called), f1=f1,
+                accuracy=hits.sum(axis=1) / support.sum(axis=1), macro_f1=f1.mean(axis=1))
 
 
 def _plain(value: object) -> object:

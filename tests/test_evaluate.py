@@ -257,3 +257,22 @@ def test_report_turns_nan_into_none_and_can_skip_the_intervals():
     json.dumps(result, allow_nan=False)
     bare = evaluate.report(Y, P, 0.5, ci=False)
     assert set(bare) == REPORT_KEYS and bare["ci"] is None and bare["ci_level"] is None
+
+
+def test_multiclass_report_by_hand():
+    classes = ["normal", "bacteria", "virus"]
+    y = [0, 0, 1, 1, 2, 2]
+    probs = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1],
+                      [0.1, 0.6, 0.3], [0.2, 0.5, 0.3], [0.1, 0.2, 0.7]])
+    result = evaluate.multiclass_report(y, probs, classes, n_boot=200)
+    assert result["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [0, 1, 1]]
+    assert result["accuracy"] == pytest.approx(4 / 6)
+    bacteria = result["per_class"]["bacteria"]
+    assert (bacteria["recall"], bacteria["precision"], bacteria["support"]) == (1.0, 0.5, 2)
+    assert result["macro_f1"] == pytest.approx(skm.f1_score(y, probs.argmax(axis=1), average="macro"))
+    low, high = result["ci"]["accuracy"]
+    assert low <= result["accuracy"] <= high and result["ci_level"] == 0.95
+    assert json.loads(json.dumps(result, allow_nan=False)) == result
+    assert evaluate.multiclass_report(y, probs, classes, ci=False)["ci"] is None
+    with pytest.raises(ValueError, match="shape"):
+        evaluate.multiclass_report(y, probs[:, :2], classes)
