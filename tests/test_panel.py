@@ -1,0 +1,142 @@
+"""The panel's widget logic without a browser: uploads are simulated by setting ``FileUpload.value``
+in the ipywidgets 8 format, as the page's JavaScript does."""
+
+from __future__ import annotations
+
+import datetime
+import io
+
+import ipywidgets as widgets
+import numpy as np
+import pytest
+from PIL import Image
+
+from pneumolab import models, panel
+from tests.conftest import noise, png_bytes
+from tests.test_predict import dicom_bytes, save_test_model
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    return save_test_model(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture
+def page(model_folder, monkeypatch):
+    monkeypatch.setenv(models.MODEL_ENV, str(model_folder))
+    return panel.build_panel()
+
+
+def find(widget: widgets.Widget, kind: type) -> list:
+    """Every widget of ``kind`` inside ``widget``, depth first."""
+    found = [widget] if isinstance(widget, kind) else []
+    for child in getattr(widget, "children", ()):
+        found += find(child, kind)
+    return found
+
+
+def text(widget: widgets.Widget) -> str:
+    return " ".join(w.value for w in find(widget, widgets.HTML))
+
+
+def upload(page: widgets.Widget, *files: tuple[str, bytes]) -> widgets.FileUpload:
+    (uploader,) = find(page, widgets.FileUpload)
+    uploader.value = tuple(
+        dict(name=name, type="", size=len(content), content=memoryview(content),
+             last_modified=datetime.datetime.now(datetime.UTC))
+        for name, content in files
+    )
+    return uploader
+
+
+def results(page: widgets.Widget) -> list[widgets.Widget]:
+    return list(page.children[-1].children)
+
+
+def xray_bytes(real_data) -> bytes:
+    return next((real_data / "test" / "PNEUMONIA").glob("*.jpeg")).read_bytes()
+
+
+def test_page_offers_uploads_and_says_it_is_not_a_diagnosis(page):
+    (uploader,) = find(page, widgets.FileUpload)
+    assert uploader.multiple and uploader.accept == ".jpg,.jpeg,.png,.dcm"
+    (slider,) = find(page, widgets.FloatSlider)
+    assert slider.value == 0.5
+    assert "not a diagnosis" in text(page)
+    assert "test_cnn" in text(page) and "64×64 gray" in text(page)
+
+
+def test_an_xray_gets_pictures_a_probability_and_a_decision(page, real_data):
+    uploader = upload(page, ("patient.jpeg", xray_bytes(real_data)))
+    (card,) = results(page)
+    assert "pl-result" in card._dom_classes
+    pictures = find(card, widgets.Image)
+    assert len(pictures) == 3
+    for picture in pictures:
+        assert Image.open(io.BytesIO(picture.value)).size[0] > 0
+    captions = " ".join(label.value for label in find(card, widgets.Label))
+    assert "As uploaded (JPEG, 224×224)" in captions and "What the model sees (64×64 gray)" in captions
+    assert "Grad-CAM" in captions
+    verdict = text(card)
+    assert "patient.jpeg" in verdict and "P(pneumonia) = " in verdict
+    assert "Decision at threshold 0.50: " in verdict and ("NORMAL" in verdict or "PNEUMONIA" in verdict)
+    assert uploader.value == ()  # the upload is not kept in the widget state
+
+
+def test_bad_files_get_a_message_and_the_page_keeps_working(page, real_data):
+    upload(page, ("notes.jpeg", b"not an x-ray"), ("empty.png", b""), ("good.jpeg", xray_bytes(real_data)))
+    bad, empty, good = results(page)
+    assert "notes.jpeg" in text(bad) and "not an image" in text(bad) and "pl-error" in text(bad)
+    assert "empty" in text(empty)
+    assert "P(pneumonia)" in text(good)
+    assert "1 of 3 file(s) answered" in text(page)
+    upload(page, ("again.jpeg", xray_bytes(real_data)))
+    (again,) = results(page)
+    assert "again.jpeg" in text(again) and "P(pneumonia)" in text(again)
+
+
+def test_files_over_the_size_limit_are_refused(page, monkeypatch):
+    monkeypatch.setattr(panel, "MAX_UPLOAD_BYTES", 1000)
+    upload(page, ("big.png", png_bytes(noise((100, 100)))))
+    (refused,) = results(page)
+    assert "accepts files up to" in text(refused)
+
+
+def test_threshold_slider_relabels_without_running_the_model(page, real_data, monkeypatch):
+    upload(page, ("patient.jpeg", xray_bytes(real_data)))
+    probability = float(text(page).split('class="pl-probability">')[1].split("<")[0])
+    calls = []
+    monkeypatch.setattr(panel, "predict_images", lambda *a, **k: calls.append(1))
+    (slider,) = find(page, widgets.FloatSlider)
+    slider.value = max(0.01, round(probability - 0.02, 2))
+    assert "PNEUMONIA</b>" in text(page) and f"threshold {slider.value:.2f}" in text(page)
+    slider.value = min(0.99, round(probability + 0.02, 2))
+    assert "NORMAL</b>" in text(page)
+    (reset,) = find(page, widgets.Button)
+    reset.click()
+    assert slider.value == 0.5 and calls == []
+
+
+def test_dicom_uploads_work_and_notes_are_shown(page):
+    frames = np.stack([noise((300, 260), np.uint16, seed=s) for s in range(2)])
+    upload(page, ("study.dcm", dicom_bytes(frames)))
+    (card,) = results(page)
+    assert "P(pneumonia)" in text(card) and "2 frames" in text(card)
+    captions = " ".join(label.value for label in find(card, widgets.Label))
+    assert "As uploaded (DICOM, 260×300)" in captions
+
+
+def test_an_unexpected_failure_is_reported_and_the_upload_cleared(page, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("the model crashed")
+
+    monkeypatch.setattr(panel, "predict_images", broken)
+    uploader = upload(page, ("x.png", png_bytes(noise((50, 50)))))
+    assert "Something went wrong: the model crashed" in text(page)
+    assert uploader.value == ()
+
+
+def test_without_a_model_the_page_explains_instead_of_crashing(tmp_path):
+    page = panel.build_panel(tmp_path / "no-model-here")
+    assert "No model to run" in text(page) and "not a diagnosis" in text(page)
+    assert find(page, widgets.FileUpload) == []
