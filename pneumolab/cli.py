@@ -99,13 +99,71 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"{result['model']} on {result['split']} ({result['images']} images)")
     for name in ("accuracy", "recall", "precision", "specificity", "f1", "roc_auc", "pr_auc"):
         if name in result:
-            low, high = result.get("ci", {}).get(name) or (None, None)
+            low, high = (result.get("ci") or {}).get(name) or (None, None)
             interval = f"  [{low:.3f}, {high:.3f}]" if low is not None else ""
             print(f"  {name:<12}{result[name]:.3f}{interval}")
     if result.get("threshold") is not None:
         print(f"  threshold   {result['threshold']:.3f}")
     print(f"  confusion matrix (rows true, columns predicted): {result['confusion_matrix']}")
     return 0
+
+
+@command("predict")
+def _predict(args: argparse.Namespace) -> int:
+    from pneumolab import models
+    from pneumolab.predict import BATCH_SIZE, ImageError, load_image, predict_images
+
+    model, card = models.load(models.resolve(args.model))
+    channels = card["input"]["channels"]
+    results: list[dict] = []
+    lines: list[str] = []
+    for start in range(0, len(args.images), BATCH_SIZE):
+        answered, images = [], []
+        for name in args.images[start : start + BATCH_SIZE]:
+            try:
+                loaded = load_image(Path(name).read_bytes(), name, channels)
+            except (ImageError, OSError) as error:
+                reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+                print(f"pneumolab predict: {name}: {reason}", file=sys.stderr)
+                results.append({"file": name, "error": reason})
+                continue
+            for note in loaded.notes:
+                print(f"pneumolab predict: {name}: {note}", file=sys.stderr)
+            results.append({"file": name})
+            answered.append(results[-1])
+            images.append(loaded.pixels)
+        for entry, answer in zip(answered, predict_images(model, card, images, args.threshold), strict=True):
+            entry.update(probability=round(answer.probability, 4), label=answer.label)
+            lines.append(f"{entry['file']}: P(pneumonia) {answer.probability:.3f} at threshold "
+                         f"{answer.threshold:.2f} -> {answer.label} ({answer.confidence})")
+    print(json.dumps(results, indent=2) if args.json else "\n".join(lines))
+    return 1 if any("error" in entry for entry in results) else 0
+
+
+@command("panel")
+def _panel(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+    import tempfile
+
+    from pneumolab import config, models
+
+    notebook = config.repository_root() / "notebooks" / "panel.ipynb"
+    if not notebook.is_file():
+        raise FileNotFoundError(f"No panel notebook at {notebook}; run this from a PneumoLab checkout.")
+    folder = models.resolve(args.model).resolve()
+    # Tornado refuses websocket messages over 10 MB and an upload travels as one message: leave room for
+    # several files of up to pneumolab.panel.MAX_UPLOAD_BYTES (20 MB). The value must be an integer,
+    # which only a config file gives Voila (its command line passes dict values as strings).
+    settings = {"Voila": {"tornado_settings": {"websocket_max_message_size": 100 * 2**20}}}
+    with tempfile.TemporaryDirectory(prefix="pneumolab-voila-") as config_dir:
+        (Path(config_dir) / "voila.json").write_text(json.dumps(settings))
+        config_path = os.pathsep.join(filter(None, [config_dir, os.environ.get("JUPYTER_CONFIG_PATH")]))
+        env = os.environ | {models.MODEL_ENV: str(folder), "JUPYTER_CONFIG_PATH": config_path}
+        voila = [sys.executable, "-m", "voila", str(notebook), f"--port={args.port}",
+                 f"--Voila.ip={args.host}", *(["--no-browser"] if args.no_browser else [])]
+        print(f"Starting the panel with the model in {folder} (Ctrl-C stops it).", flush=True)
+        return subprocess.call(voila, env=env)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,6 +203,18 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--seed", type=int, help="seed of the split and the training")
     trainer.add_argument("--data", help="data folder (default: $PNEUMOLAB_DATA or data/chest_xray)")
     trainer.add_argument("--out", required=True, help="folder to write the model, history and card to")
+    model_help = "model folder or 'reference' (default: $PNEUMOLAB_MODEL, else the reference model)"
+    predictor = sub.add_parser("predict", help="predict chest X-rays (JPEG, PNG, DICOM) with a trained model")
+    predictor.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    predictor.add_argument("--model", help=model_help)
+    predictor.add_argument("--threshold", type=float, help="decision threshold (default: the model card's)")
+    predictor.add_argument("--json", action="store_true", help="print a JSON list, one object per file")
+    panel = sub.add_parser("panel", help="serve the upload-and-predict web page (Voila)")
+    panel.add_argument("--port", type=int, default=8866, help="port to listen on (default 8866)")
+    panel.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0: the LAN)")
+    panel.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    panel.add_argument("--model", help=model_help)
     return parser
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 DATA_ENV = "PNEUMOLAB_DATA"
 QUICK_ENV = "PNEUMOLAB_QUICK"
 CACHE_ENV = "PNEUMOLAB_CACHE"
+RUNS_ENV = "PNEUMOLAB_RUNS"
 
 #: Relative location of the data set inside a checkout or the working directory.
 DEFAULT_DATA_SUBDIR = Path("data") / "chest_xray"
@@ -41,6 +42,12 @@ def candidate_data_dirs() -> list[Path]:
     places = [p / DEFAULT_DATA_SUBDIR for p in (here, *here.parents)]
     places.append(repository_root() / DEFAULT_DATA_SUBDIR)
     return list(dict.fromkeys(places))
+
+
+def runs_dir() -> Path:
+    """Where the notebooks keep the models they train (``runs/`` of the checkout; not committed)."""
+    env = os.environ.get(RUNS_ENV)
+    return Path(env).expanduser() if env else repository_root() / "runs"
 
 
 def cache_dir() -> Path:

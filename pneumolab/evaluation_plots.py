@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -120,6 +121,36 @@ def plot_reliability(
            xlim=(0, 1), ylim=(0, 1), aspect="equal", title="Reliability diagram")
     ax.legend(loc="upper left")
     return ax.figure
+
+
+def plot_errors(scored: pd.DataFrame, threshold: float, kind: str = "false alarm", n: int = 8,
+                seed: int = 0) -> Figure:
+    """A gallery of ``n`` images of one kind of error, each with its P(pneumonia).
+
+    ``scored`` is a frame from :func:`pneumolab.scoring.predict_split` (paths,
+    labels and a ``probability`` column). ``kind`` is ``"false alarm"`` (normal
+    images called pneumonia) or ``"missed pneumonia"``.
+    """
+    from pneumolab.eda import read_gray
+
+    called = scored["probability"] >= threshold
+    is_pneumonia = scored["label"] == "PNEUMONIA"
+    masks = {"false alarm": called & ~is_pneumonia, "missed pneumonia": ~called & is_pneumonia}
+    if kind not in masks:
+        raise ValueError(f"kind must be one of {sorted(masks)}, got {kind!r}.")
+    errors = scored.loc[masks[kind]]
+    picked = errors.sample(min(n, len(errors)), random_state=seed) if len(errors) else errors
+    columns = max(1, min(4, len(picked)))
+    rows = max(1, -(-len(picked) // columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.8 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, row in zip(axes.ravel(), picked.itertuples(), strict=False):
+        ax.imshow(read_gray(row.path), cmap="gray")
+        ax.set_title(f"P(pneumonia) = {row.probability:.2f}", fontsize=8)
+    figure.suptitle(f"{len(errors)} {kind}s at threshold {threshold:.2f} (showing {len(picked)})")
+    figure.tight_layout()
+    return figure
 
 
 def threshold_explorer(y_true: ArrayLike, y_prob: ArrayLike, threshold: float = 0.5):

@@ -1,0 +1,75 @@
+import json
+
+import numpy as np
+import pytest
+
+from pneumolab import cli, models
+from pneumolab.train import TrainConfig, class_weights, train
+
+
+def test_class_weights_balance_the_classes():
+    weights = class_weights(np.array([0, 1, 1, 1]))
+    assert weights == pytest.approx({0: 2.0, 1: 2 / 3})
+    labels = np.array([0] * 10 + [1] * 30 + [2] * 20)
+    weights = class_weights(labels)
+    per_class_mass = [weights[c] * (labels == c).sum() for c in range(3)]
+    assert np.allclose(per_class_mass, per_class_mass[0])
+
+
+@pytest.mark.parametrize(("n_outputs", "activation_sum"), [(1, None), (3, 1.0)])
+def test_scratch_cnn_shapes(n_outputs, activation_sum):
+    model = models.scratch_cnn(image_size=64, channels=1, n_outputs=n_outputs)
+    out = model(np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 1)).astype("float32")).numpy()
+    assert out.shape == (2, n_outputs)
+    assert ((0 <= out) & (out <= 1)).all()
+    if activation_sum:
+        assert np.allclose(out.sum(axis=1), activation_sum, atol=1e-5)
+    assert 300_000 < models.scratch_cnn().count_params() < 500_000
+
+
+def test_unknown_model_or_task_is_refused():
+    with pytest.raises(ValueError, match="Unknown model"):
+        TrainConfig.for_model("resnet9000")
+    with pytest.raises(ValueError, match="Unknown task"):
+        TrainConfig(task="colour")
+
+
+def test_scratch_training_writes_a_reloadable_model_with_its_card(tiny_xrays, tmp_path):
+    cfg = TrainConfig.for_model("scratch", epochs=6, image_size=48, quick=False, augment=False,
+                                val_fraction=0.25, learning_rate=3e-3)
+    result = train(cfg, tiny_xrays, tmp_path / "run")
+
+    folder = tmp_path / "run"
+    assert {p.name for p in folder.iterdir()} >= {"model.keras", "model_card.json", "history.csv"}
+    card = json.loads((folder / "model_card.json").read_text())
+    assert card["threshold"] == result.card["threshold"]
+    assert 0 <= card["threshold"] <= 1
+    assert card["threshold_rule"]["chosen_on"] == "validation"
+    images = card["data"]["images"]
+    assert images["train"] + images["val"] == 60 and 12 <= images["val"] <= 18 and images["test"] == 20
+    assert card["input"] == {"image_size": 48, "channels": 1, "fit": "squash", "scale": "0-255"}
+    assert set(card["validation"]) >= {"recall", "precision", "specificity", "f1", "roc_auc", "pr_auc"}
+    assert card["validation"]["roc_auc"] > 0.8, "the blob is easy to learn"
+    assert len(result.history) == card["training"]["epochs_run"] <= 6
+
+    model, loaded_card = models.load(folder)
+    batch = np.random.default_rng(1).uniform(0, 255, (3, 48, 48, 1)).astype("float32")
+    assert np.allclose(model(batch).numpy(), result.model(batch, training=False).numpy(), atol=1e-5)
+    assert loaded_card == card
+
+
+def test_quick_mode_trains_one_epoch(tiny_xrays, tmp_path, monkeypatch):
+    monkeypatch.setenv("PNEUMOLAB_QUICK", "1")
+    result = train(TrainConfig.for_model("scratch", image_size=32), tiny_xrays)
+    assert result.card["training"]["epochs_run"] == 1
+    assert result.card["data"]["quick_subset"] is True
+
+
+def test_cli_trains_the_cause_task(tiny_xrays, tmp_path, capsys):
+    code = cli.main(["train", "--model", "scratch", "--task", "cause", "--epochs", "1", "--image-size", "32",
+                     "--data", str(tiny_xrays), "--out", str(tmp_path / "cause")])
+    assert code == 0
+    card = models.load_card(tmp_path / "cause")
+    assert card["classes"] == ["normal", "bacteria", "virus"]
+    assert card["threshold"] is None
+    assert "Saved scratch_cnn" in capsys.readouterr().out
