@@ -33,7 +33,6 @@ ACCEPT = ".jpg,.jpeg,.png,.dcm"
 #: Side, in screen pixels, of the pictures on the page.
 DISPLAY_SIZE = 256
 
-TITLE = "<h2>PneumoLab: what does the model say about this chest X-ray?</h2>"
 TEACHING_NOTE = (
     '<div class="pl-note" style="border-left:4px solid #c77700;background:#fff6e5;padding:6px 10px">'
     "<b>A teaching tool, not a diagnosis.</b> This model was trained for a course; its answers must "
@@ -47,7 +46,7 @@ def build_panel(model_folder: str | Path | None = None) -> widgets.Widget:
 
     If no model can be loaded, the page says why instead of failing.
     """
-    header = widgets.HTML(TITLE + TEACHING_NOTE)
+    header = widgets.HTML(TEACHING_NOTE)
     try:
         folder = models.resolve(model_folder)
         return Panel(*models.load(folder), folder, header).widget
@@ -91,7 +90,7 @@ class Panel:
         files = change["new"]
         if not files:  # our own reset below
             return
-        self.status.value = f"<i>Reading {len(files)} file(s)…</i>"
+        self.status.value = f"<i>Reading {_files(len(files))}…</i>"
         try:
             self.show(files)
         except Exception as error:  # keep the page alive whatever happens; say what went wrong
@@ -114,7 +113,7 @@ class Panel:
             else:
                 cards.append(self._result_card(name, image, next(answers)))
         self.results.children = cards
-        self.status.value = f"{len(good)} of {len(read)} file(s) answered."
+        self.status.value = f"{len(good)} of {_files(len(read))} answered."
 
     def _read(self, entry: dict) -> LoadedImage | str:
         """The file's pixels at the model's channels, or the reason it was refused."""
@@ -174,6 +173,10 @@ def _model_summary(card: dict, folder: Path, threshold: float) -> str:
         text += (f" (on validation: finds {validation['recall']:.0%} of pneumonias, "
                  f"clears {validation['specificity']:.0%} of normal X-rays)")
     return f'<div class="pl-model">{text}.</div>'
+
+
+def _files(count: int) -> str:
+    return f"{count} file" if count == 1 else f"{count} files"
 
 
 def _close(widget: widgets.Widget) -> None:

@@ -89,7 +89,7 @@ def test_bad_files_get_a_message_and_the_page_keeps_working(page, real_data):
     assert "notes.jpeg" in text(bad) and "not an image" in text(bad) and "pl-error" in text(bad)
     assert "empty" in text(empty)
     assert "P(pneumonia)" in text(good)
-    assert "1 of 3 file(s) answered" in text(page)
+    assert "1 of 3 files answered" in text(page)
     upload(page, ("again.jpeg", xray_bytes(real_data)))
     (again,) = results(page)
     assert "again.jpeg" in text(again) and "P(pneumonia)" in text(again)

@@ -1,0 +1,162 @@
+"""The panel end to end: ``pneumolab panel`` serves it with Voila, Debian's Chromium shows it, real
+X-rays and broken files are uploaded through the page, and a screenshot goes to figures/panel.png.
+
+Needs ``/usr/bin/chromium`` (``apt-get install -y chromium``); skipped without it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pneumolab import figures, models, preprocess
+from tests.test_predict import CARD
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run", "--disable-sync"]
+#: Page load to widgets shown: Voila starts a kernel that imports TensorFlow and loads the model.
+RENDER_TIMEOUT_MS = 90_000
+ANSWER_TIMEOUT_MS = 30_000
+
+
+def briefly_trained_model(folder: Path, data: Path) -> Path:
+    """A 64-pixel scratch CNN fitted for a few seconds on 400 real X-rays, so the page shows real answers.
+
+    Batch-norm momentum is lowered so its running statistics settle within the few steps taken.
+    """
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    files = [f for label in ("NORMAL", "PNEUMONIA") for f in sorted((data / "train" / label).glob("*"))[:200]]
+    images = tf.stack([preprocess.to_model_input(preprocess.decode(f.read_bytes()), 64, 1) for f in files])
+    labels = np.repeat([0.0, 1.0], 200)
+    model = models.scratch_cnn(image_size=64)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.9
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    model.fit(images, labels, epochs=5, batch_size=32, shuffle=True, verbose=0)
+    return models.save(model, folder, CARD | {"name": "test_cnn_briefly_trained"})
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, log: Path, seconds: float = 60) -> None:
+    """Wait until the server accepts TCP connections (an HTTP GET would start a kernel)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"pneumolab panel exited with {process.returncode}:\n{log.read_text()}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    pytest.fail(f"pneumolab panel did not listen on port {port} within {seconds} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, real_data):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found; install it with: apt-get install -y chromium")
+    root = tmp_path_factory.mktemp("panel")
+    folder = briefly_trained_model(root / "model", real_data)
+    home, log = root / "home", root / "voila.log"
+    home.mkdir()
+    port = free_port()
+    env = os.environ | {"HOME": str(home), "MPLBACKEND": "Agg"}
+    command = [sys.executable, "-m", "pneumolab.cli", "panel", "--no-browser", "--port", str(port),
+               "--model", str(folder)]
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    try:
+        wait_for_port(port, process, log)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)  # the CLI and Voila; Voila shuts its kernels down
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+def upload(page, *paths: Path) -> None:
+    """Choose files through the upload button, as a student would (its file input is never in the DOM)."""
+    with page.expect_file_chooser() as chooser:
+        page.click("button.widget-upload")
+    chooser.value.set_files([str(path) for path in paths])
+
+
+def verdict_of(page, name: str) -> dict:
+    card = page.locator(f".pl-verdict:has-text('{name}')")
+    card.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    return dict(probability=float(card.locator(".pl-probability").inner_text()),
+                label=card.locator(".pl-label").inner_text(),
+                confidence=card.locator(".pl-confidence").inner_text())
+
+
+def error_of(page, name: str) -> str:
+    message = page.locator(f".pl-error:has-text('{name}')")
+    message.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    return message.inner_text()
+
+
+def test_upload_predict_and_survive_bad_files(server, browser, real_data, tmp_path):
+    sick = sorted((real_data / "test" / "PNEUMONIA").glob("*"))[0]
+    healthy = sorted((real_data / "test" / "NORMAL").glob("*"))[0]
+    corrupt = tmp_path / "corrupt.jpeg"
+    corrupt.write_bytes(sick.read_bytes()[:2000])
+    big = tmp_path / "big-noise.png"  # over 10 MB: only passes if the panel raised the websocket limit
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (2000, 2000, 3), np.uint8)).save(big)
+    assert big.stat().st_size > 11 * 2**20
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(server)
+    page.wait_for_selector("button.widget-upload", timeout=RENDER_TIMEOUT_MS)
+    assert "A teaching tool, not a diagnosis." in page.inner_text("body")
+
+    upload(page, sick, healthy)
+    for name in (sick.name, healthy.name):
+        answer = verdict_of(page, name)
+        assert 0.0 <= answer["probability"] <= 1.0
+        assert answer["label"] == ("PNEUMONIA" if answer["probability"] >= 0.5 else "NORMAL")
+        assert answer["confidence"]
+    assert page.locator(".pl-result img").count() == 6  # uploaded, model input, Grad-CAM for each
+    assert "Upload X-rays (0)" in page.inner_text("button.widget-upload")  # the upload was not kept
+
+    upload(page, corrupt, big)
+    assert "damaged or incomplete" in error_of(page, corrupt.name)
+    assert 0.0 <= verdict_of(page, big.name)["probability"] <= 1.0
+
+    upload(page, sick, healthy, corrupt)  # still working after errors
+    assert verdict_of(page, sick.name)["label"] in ("NORMAL", "PNEUMONIA")
+    verdict_of(page, healthy.name)
+    assert "damaged or incomplete" in error_of(page, corrupt.name)
+    page.wait_for_timeout(300)  # let the pictures paint before the screenshot
+    page.screenshot(path=str(figures.figures_dir() / "panel.png"))
+    page.close()
