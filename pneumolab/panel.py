@@ -76,15 +76,31 @@ class Panel:
         self._verdicts: list[tuple[str, Prediction, Sequence[str], widgets.HTML]] = []
         self.upload.observe(self._on_upload, names="value")
         self.slider.observe(self._on_threshold, names="value")
+        self.no_grad_cam = self._warm_up()
+        summary = _model_summary(card, folder, threshold)
+        if self.no_grad_cam:
+            reason = html.escape(self.no_grad_cam)
+            summary += f"<div><i>Grad-CAM is not available for this model: {reason}</i></div>"
         self.widget = widgets.VBox([
             header,
-            widgets.HTML(_model_summary(card, folder, threshold)),
+            widgets.HTML(summary),
             widgets.HBox([self.upload, self.slider, self.reset]),
             self.status,
             self.results,
         ])
-        # Build the model's and Grad-CAM's compiled functions now, so the first upload answers fast.
-        predict_images(model, card, [np.zeros((self.size, self.size, self.channels), np.uint8)], explain=True)
+
+    def _warm_up(self) -> str | None:
+        """Build the model's and Grad-CAM's compiled functions now, so the first upload answers fast.
+
+        Returns why Grad-CAM cannot explain this model, if it cannot (answers are then shown without it).
+        """
+        blank = [np.zeros((self.size, self.size, self.channels), np.uint8)]
+        try:
+            predict_images(self.model, self.card, blank, explain=True)
+            return None
+        except ValueError as error:  # explain.grad_cam cannot take this model's graph apart
+            predict_images(self.model, self.card, blank)
+            return str(error)
 
     def _on_upload(self, change: dict) -> None:
         files = change["new"]
@@ -102,7 +118,8 @@ class Panel:
         """Predict uploaded files (ipywidgets ``FileUpload.value`` entries) and show one card per file."""
         read = [(str(entry.get("name", "upload")), self._read(entry)) for entry in files]
         good = [image.pixels for _, image in read if isinstance(image, LoadedImage)]
-        answers = iter(predict_images(self.model, self.card, good, threshold=self.slider.value, explain=True))
+        answers = iter(predict_images(self.model, self.card, good, threshold=self.slider.value,
+                                      explain=self.no_grad_cam is None))
         for old in self.results.children:
             _close(old)
         self._verdicts = []
@@ -130,13 +147,14 @@ class Panel:
     def _result_card(self, name: str, image: LoadedImage, prediction: Prediction) -> widgets.Widget:
         height, width = image.pixels.shape[:2]
         gray = "gray" if self.channels == 1 else "RGB"
-        heat = explain.overlay(prediction.model_input, prediction.heatmap)
         pictures = [
             (_thumbnail(image.pixels), f"As uploaded ({image.format}, {width}×{height})"),
             (_enlarged(prediction.model_input, Image.Resampling.NEAREST),
              f"What the model sees ({self.size}×{self.size} {gray})"),
-            (_enlarged(heat, Image.Resampling.BILINEAR), "Where it looked (Grad-CAM)"),
         ]
+        if prediction.heatmap is not None:
+            heat = explain.overlay(prediction.model_input, prediction.heatmap)
+            pictures.append((_enlarged(heat, Image.Resampling.BILINEAR), "Where it looked (Grad-CAM)"))
         verdict = widgets.HTML(_verdict(name, prediction, image.notes))
         self._verdicts.append((name, prediction, image.notes, verdict))
         columns = [widgets.VBox([widgets.Image(value=png, format="png"), widgets.Label(caption)])

@@ -13,7 +13,7 @@ from PIL import Image
 
 from pneumolab import models, panel
 from tests.conftest import noise, png_bytes
-from tests.test_predict import dicom_bytes, save_test_model
+from tests.test_predict import CARD, dicom_bytes, save_test_model
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +140,16 @@ def test_without_a_model_the_page_explains_instead_of_crashing(tmp_path):
     page = panel.build_panel(tmp_path / "no-model-here")
     assert "No model to run" in text(page) and "not a diagnosis" in text(page)
     assert find(page, widgets.FileUpload) == []
+
+
+def test_a_model_grad_cam_cannot_explain_still_gets_answers(tmp_path, monkeypatch):
+    import keras
+
+    inputs = keras.Input((64, 64, 1))
+    flat = keras.layers.Flatten()(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(flat))  # no 4-D layer at all
+    page = panel.build_panel(models.save(model, tmp_path / "dense", CARD))
+    assert "Grad-CAM is not available for this model" in text(page)
+    upload(page, ("x.png", png_bytes(noise((80, 80)))))
+    (card,) = results(page)
+    assert "P(pneumonia)" in text(card) and len(find(card, widgets.Image)) == 2
