@@ -184,7 +184,8 @@ def _verdict(name: str, prediction: Prediction, notes: Sequence[str]) -> str:
 def _model_summary(card: dict, folder: Path, threshold: float) -> str:
     spec = card["input"]
     gray = "gray" if spec["channels"] == 1 else "RGB"
-    text = (f"Model <b>{html.escape(str(card.get('name', folder.name)))}</b> ({html.escape(str(folder))}): "
+    name = html.escape(str(card.get("name", folder.name)))
+    text = (f'Model <b title="{html.escape(str(folder))}">{name}</b>: '
             f"{spec['image_size']}×{spec['image_size']} {gray} input, threshold {threshold:.2f}")
     validation = card.get("validation") or {}
     if "recall" in validation and "specificity" in validation:

@@ -1,0 +1,190 @@
+"""Panel latency: upload to answer (read, predict, Grad-CAM) for a 2000x2000 gray JPEG, and start-up
+time from ``pneumolab panel`` to the first rendered page in Chromium.
+
+    python benchmarks/panel_latency.py [--data DIR] [--repeats N] [--no-browser]
+
+Uses the reference model when it ships; until then two untrained stand-ins of the course's sizes
+(weights do not change the cost): the scratch CNN at 128 px gray and EfficientNet-Lite0 at 224 px RGB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import ipywidgets as widgets
+import keras
+from _report import report
+from PIL import Image
+
+from pneumolab import backbones, data, models, transfer
+from pneumolab.panel import Panel
+from pneumolab.predict import predict_images, read_image
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run", "--disable-sync"]
+SIDE = 2000
+TARGET_MS = 500
+
+
+def card_for(name: str, image_size: int, channels: int) -> dict:
+    return {"name": name, "task": "binary", "classes": ["NORMAL", "PNEUMONIA"], "threshold": 0.5,
+            "input": {"image_size": image_size, "channels": channels, "fit": "squash", "scale": "0-255"}}
+
+
+def candidate_models(workdir: Path) -> list[tuple[str, Path]]:
+    """The reference model, or untrained stand-ins saved to ``workdir``: (description, folder)."""
+    if (models.REFERENCE_DIR / models.CARD_FILE).is_file():
+        return [("reference", models.REFERENCE_DIR)]
+    scratch = models.scratch_cnn(image_size=128)
+    inputs = keras.Input((224, 224, 3), name="image")
+    lite0 = backbones.backbone(transfer.BACKBONE, (224, 224, 3), weights=None)
+    pooled = keras.layers.GlobalAveragePooling2D(name="global_pool")(lite0(inputs))
+    lite = keras.Model(inputs, transfer.head(1)(pooled), name="efficientnet_lite0_transfer")
+    return [
+        ("stand-in: scratch CNN", models.save(scratch, workdir / "scratch", card_for("scratch_cnn", 128, 1))),
+        ("stand-in: Lite0", models.save(lite, workdir / "lite0", card_for(lite.name, 224, 3))),
+    ]
+
+
+def big_xray(data_dir: str | None) -> bytes:
+    """A real test X-ray blown up to 2000x2000 gray, as a JPEG like a scanner's (quality 90)."""
+    manifest = data.build_manifest(data_dir, check=False)
+    first = manifest.loc[manifest["split"] == "test", "path"].iloc[0]
+    picture = Image.open(first).convert("L").resize((SIDE, SIDE), Image.Resampling.BICUBIC)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def median_ms(job: Callable[[], object], repeats: int) -> float:
+    job()  # warm: compiled functions, caches
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        job()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def kernel_steps(folder: Path, content: bytes, repeats: int) -> dict[str, float]:
+    """Milliseconds of each step in the kernel, and of the panel's whole upload handling."""
+    model, card = models.load(folder)
+    channels = card["input"]["channels"]
+    pixels = read_image(content, "big.jpeg", channels)
+    page = Panel(model, card, folder, widgets.HTML())
+    upload = dict(name="big.jpeg", type="image/jpeg", size=len(content), content=memoryview(content),
+                  last_modified=datetime.datetime.now(datetime.UTC))
+    return {
+        f"read {SIDE}x{SIDE} JPEG": median_ms(lambda: read_image(content, "big.jpeg", channels), repeats),
+        "predict": median_ms(lambda: predict_images(model, card, [pixels]), repeats),
+        "predict + Grad-CAM": median_ms(lambda: predict_images(model, card, [pixels], explain=True), repeats),
+        "panel upload to answer (kernel)": median_ms(lambda: page.show([upload]), repeats),
+    }
+
+
+def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 120) -> None:
+    """Wait for the TCP port (an HTTP GET would start a kernel)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"pneumolab panel did not start on port {port}")
+
+
+def browser_steps(folder: Path, content: bytes, workdir: Path) -> dict[str, float]:
+    """Milliseconds from ``pneumolab panel`` to the first rendered page, and of one upload in the browser."""
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    images = [workdir / "big.jpeg", workdir / "big-again.jpeg"]
+    for image in images:
+        image.write_bytes(content)
+    home = Path(tempfile.mkdtemp(dir=workdir, prefix="home-"))
+    env = os.environ | {"HOME": str(home), "MPLBACKEND": "Agg"}
+    command = [sys.executable, "-m", "pneumolab.cli", "panel", "--no-browser", "--port", str(port),
+               "--model", str(folder)]
+    start = time.perf_counter()
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        wait_for_port(port, server)
+        listening = time.perf_counter()
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+            page = browser.new_page()
+            launched = time.perf_counter()
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_selector("button.widget-upload", timeout=120_000)
+            rendered = time.perf_counter()
+            uploads = [upload_seconds(page, image) for image in images]
+            browser.close()
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+    return {
+        "start: CLI + Voila listening": 1000 * (listening - start),
+        "start: Chromium launch": 1000 * (launched - listening),
+        "start: page load to widgets": 1000 * (rendered - launched),
+        "start: total to first render": 1000 * (rendered - start),
+        "browser upload to answer (first)": 1000 * uploads[0],
+        "browser upload to answer (again)": 1000 * uploads[1],
+    }
+
+
+def upload_seconds(page, image: Path) -> float:
+    """Seconds from choosing ``image`` in the page to its answer being shown."""
+    with page.expect_file_chooser() as chooser:
+        page.click("button.widget-upload")
+    start = time.perf_counter()
+    chooser.value.set_files(str(image))
+    page.wait_for_selector(f".pl-verdict:has-text('{image.name}')", timeout=60_000)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", help="data folder (default: $PNEUMOLAB_DATA)")
+    parser.add_argument("--repeats", type=int, default=10, help="timed runs per kernel step (median kept)")
+    parser.add_argument("--no-browser", action="store_true", help="skip the Voila + Chromium start-up timing")
+    args = parser.parse_args()
+
+    content = big_xray(args.data)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="panel-latency-") as scratch:
+        workdir = Path(scratch)
+        for description, folder in candidate_models(workdir):
+            card = models.load_card(folder)
+            spec = card["input"]
+            shape = f"{spec['image_size']} px {'gray' if spec['channels'] == 1 else 'RGB'}"
+            steps = kernel_steps(folder, content, args.repeats)
+            if not args.no_browser and CHROMIUM.exists():
+                steps |= browser_steps(folder, content, workdir)
+            rows += [dict(model=description, name=card["name"], input=shape, step=step, ms=ms)
+                     for step, ms in steps.items()]
+    report("panel_latency", rows, image=f"{SIDE}x{SIDE} gray JPEG, {len(content) / 1e6:.1f} MB",
+           target_ms=TARGET_MS)
+    kernel = [r for r in rows if r["step"] == "panel upload to answer (kernel)"]
+    for row in kernel:
+        verdict = "meets" if row["ms"] <= TARGET_MS else "misses"
+        print(f"{row['model']} ({row['input']}): upload to answer {row['ms']:.0f} ms, {verdict} "
+              f"the {TARGET_MS} ms target")
+
+
+if __name__ == "__main__":
+    main()
