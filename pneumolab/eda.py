@@ -382,7 +382,7 @@ def plot_samples(
     good = good.loc[good["split"] == split]
     classes = data.class_of(good)
     names = _classes(classes)
-    figure = Figure(figsize=(1.7 * per_class, 1.9 * len(names)), layout="constrained")
+    figure = Figure(figsize=(1.4 * per_class, 1.55 * len(names)), layout="constrained")
     axes = np.atleast_2d(figure.subplots(len(names), per_class))
     for row, name in zip(axes, names, strict=True):
         members = good.loc[classes == name]

@@ -108,7 +108,7 @@ def compare(
     return figure
 
 
-def show_augmentations(image: np.ndarray, augment: Callable[[tf.Tensor], tf.Tensor], n: int = 7) -> Figure:
+def show_augmentations(image: np.ndarray, augment: Callable[[tf.Tensor], tf.Tensor], n: int = 5) -> Figure:
     """The image and ``n`` random variations of it: one batch through ``augment``, as in training."""
     batch = augment(tf.repeat(tf.convert_to_tensor(image)[tf.newaxis], n, axis=0)).numpy()
     figure = Figure(figsize=(2.0 * (n + 1), 2.4), layout="constrained")
