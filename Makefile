@@ -1,12 +1,13 @@
 # PneumoLab: every target sets itself up (a .venv here, created when missing).
 #   make course   open the course in JupyterLab (the main job)
+#   make panel    serve the upload-and-predict panel for a class (Voila)
 #   make test     run every test: unit tests and all notebooks (in quick mode if PNEUMOLAB_QUICK=1)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: install course test lint benchmarks clean
+.PHONY: install course panel test lint benchmarks clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +20,9 @@ install: $(STAMP)
 course: install
 	$(BIN)/jupyter lab notebooks/
 
+panel: install
+	$(BIN)/pneumolab panel
+
 test: install
 	$(BIN)/ruff check pneumolab tests benchmarks
 	MPLBACKEND=Agg $(BIN)/python -m pytest --nbval-lax --nbval-current-env tests notebooks
@@ -27,7 +31,7 @@ lint: install
 	$(BIN)/ruff check pneumolab tests benchmarks
 
 benchmarks: install
-	$(BIN)/python benchmarks/input_pipeline.py
+	cd benchmarks && ../$(BIN)/python input_pipeline.py && ../$(BIN)/python train.py && ../$(BIN)/python panel_latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

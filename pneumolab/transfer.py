@@ -69,8 +69,13 @@ def head(n_outputs: int, dropout: float = 0.2) -> keras.Sequential:
 def to_rgb_input(image_size: int, channels: int) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     """An input for the kit's images, repeated to three channels for an ImageNet backbone when gray."""
     inputs = keras.Input((image_size, image_size, channels), name="image")
-    rgb = layers.Concatenate(name="gray_to_rgb")([inputs] * 3) if channels == 1 else inputs
-    return inputs, rgb
+    if channels == 3:
+        return inputs, inputs
+    # A frozen 1x1 convolution of ones copies gray into R, G and B: a single-input layer,
+    # so the model stays a plain chain that Grad-CAM can follow, and loads anywhere.
+    gray_to_rgb = layers.Conv2D(3, 1, use_bias=False, kernel_initializer="ones", trainable=False,
+                                name="gray_to_rgb")
+    return inputs, gray_to_rgb(inputs)
 
 
 def train_transfer(cfg, manifest: pd.DataFrame) -> tuple[keras.Model, pd.DataFrame]:

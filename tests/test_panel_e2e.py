@@ -72,7 +72,10 @@ def wait_for_port(port: int, process: subprocess.Popen, log: Path, seconds: floa
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, real_data):
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found; install it with: apt-get install -y chromium")
+        missing = f"{CHROMIUM} not found; install it with: apt-get install -y chromium"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the browser test: {missing}")
+        pytest.skip(missing)
     root = tmp_path_factory.mktemp("panel")
     folder = briefly_trained_model(root / "model", real_data)
     home, log = root / "home", root / "voila.log"
