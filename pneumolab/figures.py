@@ -1,4 +1,9 @@
-"""Saving figures where the course keeps them: ``figures/`` of the checkout."""
+"""Saving figures where the course keeps them: ``figures/`` of the checkout.
+
+Only the full course writes there. A quick run (``PNEUMOLAB_QUICK=1``: CI, a
+first try) draws from a small subset, so its figures go to
+``runs/quick-figures/`` instead and never replace the course's own.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +15,17 @@ from pneumolab import config
 
 
 def figures_dir() -> Path:
-    """The ``figures/`` folder of the checkout, created if needed."""
-    folder = config.repository_root() / "figures"
-    folder.mkdir(exist_ok=True)
+    """``figures/`` of the checkout (``runs/quick-figures/`` in quick mode), created if needed."""
+    if config.quick_mode():
+        folder = config.runs_dir() / "quick-figures"
+    else:
+        folder = config.repository_root() / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
 def save_figure(figure: Figure, name: str, *, dpi: int = 120) -> Path:
-    """Save ``figure`` as ``figures/NAME.png`` (tight bounding box) and return the path."""
+    """Save ``figure`` as ``NAME.png`` in :func:`figures_dir` (tight bounding box) and return the path."""
     path = figures_dir() / f"{Path(name).stem}.png"
     figure.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
