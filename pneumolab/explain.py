@@ -14,10 +14,16 @@ inputs. Instead the forward pass is replayed: the sub-model that holds the
 layer is split into a two-output model ``inputs -> (feature map, output)``
 built from its own graph, and the outer layers around it are called in
 order, which needs the outer model to be a plain chain (input, optional
-preprocessing, backbone, pooling, dropout, dense: what transfer models are).
+preprocessing, backbone, pooling, dropout, dense: what transfer models are;
+a layer fed the same tensor several times, like an older model's gray image
+concatenated with itself into RGB, counts as one link).
 A layer at the top level uses the same two-output split directly, so any
 graph shape works there. Layers are only ever called on real tensors, never
 on symbolic ones, so the user's model gains no graph nodes.
+
+The module also holds the sanity checks of the explainability notebook:
+:func:`randomization_check` (Adebayo et al. 2018) and :func:`border_share`,
+how much of a map lies where markers and text are rather than the lungs.
 
 Scores are the pre-activation logits when the last layer is a ``Dense`` or
 ``Activation`` ending in sigmoid or softmax, as in the paper: a confident
@@ -26,13 +32,15 @@ prediction saturates a float32 sigmoid to exactly 1.0, whose gradient is 0.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import keras
 import matplotlib
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 from matplotlib.figure import Figure
 from scipy import stats
@@ -72,6 +80,18 @@ def grad_cam(
     path = _target(model, layer)
     maps = explainer.grad_cam(path, batch, explainer.class_indices(class_index, batch.shape[0])).numpy()
     return maps[0] if single else maps
+
+
+def feature_layer(model: keras.Model, layer: str | None = None) -> tuple[str, tuple[int, ...]]:
+    """The layer :func:`grad_cam` works on, as a path like ``"tuned_stages/head_relu"``, and its output shape.
+
+    With ``layer=None``, the one found automatically (the last 4-D output before
+    global pooling); a name checks that ``layer`` can be used. The shape
+    ``(H, W, channels)`` says how coarse the maps are: one cell of an
+    ``H x W`` grid is stretched over ``image size / H`` pixels.
+    """
+    path = _target(model, layer)
+    return "/".join(step.name for step in path), tuple(path[-1].output.shape[1:])
 
 
 def occlusion_map(
@@ -199,6 +219,62 @@ def map_similarity(a: np.ndarray, b: np.ndarray) -> float:
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         return 0.0
     return float(stats.spearmanr(a, b).statistic)
+
+
+def randomization_check(
+    model: keras.Model, images: np.ndarray, *, seeds: Sequence[int] = (0, 1, 2), layer: str | None = None
+) -> pd.DataFrame:
+    """The model-randomization test on a batch: how alike are the trained and the randomized model's maps?
+
+    One row per image and randomized copy (one per seed): ``image, seed,
+    similarity`` (:func:`map_similarity` of the two Grad-CAM maps) and
+    ``blank`` (the randomized map is all zero: no positive evidence anywhere,
+    so nothing to rank and a similarity of 0 by convention). A method that
+    explains the model gives similarities near 0; near 1 it shows the image,
+    not what was learned.
+    """
+    trained = grad_cam(model, images, layer=layer)
+    rows = []
+    for seed in seeds:
+        with _quiet_tracing():
+            randomized = grad_cam(randomized_copy(model, seed), images, layer=layer)
+        rows.extend(dict(image=i, seed=seed, similarity=map_similarity(a, b), blank=not b.any())
+                    for i, (a, b) in enumerate(zip(trained, randomized, strict=True)))
+    return pd.DataFrame(rows)
+
+
+@contextlib.contextmanager
+def _quiet_tracing() -> Iterator[None]:
+    """Silence TensorFlow's retracing warning: every new model compiles new functions, as expected here."""
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def border_share(maps: np.ndarray, margin: float = 0.1) -> np.ndarray | float:
+    """Share of a map's heat within ``margin`` (a fraction of the side) of the image's edges.
+
+    Side markers ("R", "L"), burnt-in text and the film's borders sit there, the
+    lungs do not. A map spread evenly puts ``1 - (1 - 2 margin)**2`` of its heat
+    there (about 36 % for the default): clearly more means the model looks at the
+    frame. One map ``(H, W)`` gives a number, a stack ``(N, H, W)`` one per map;
+    an all-zero map has no heat to share: NaN.
+    """
+    if not 0 < margin < 0.5:
+        raise ValueError(f"margin must lie between 0 and 0.5, got {margin}.")
+    heat = np.asarray(maps, np.float64)
+    if heat.ndim not in (2, 3):
+        raise ValueError(f"Expected a map (H, W) or a stack (N, H, W), got shape {heat.shape}.")
+    height, width = heat.shape[-2:]
+    rows, cols = max(1, round(margin * height)), max(1, round(margin * width))
+    inner = heat[..., rows : height - rows, cols : width - cols].sum(axis=(-2, -1))
+    total = heat.sum(axis=(-2, -1))
+    share = 1 - np.divide(inner, total, out=np.full(np.shape(total), np.nan), where=total > 0)
+    return float(share) if heat.ndim == 2 else share
 
 
 # ----------------------------------------------------------------------------- finding the feature map
@@ -361,13 +437,13 @@ def _forward(model: keras.Model, path: list[keras.Layer], stop: keras.Layer | No
 
     def forward(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         features, x = None, images
-        for layer in layers:
+        for layer, copies in layers:
             if layer is stop:
                 break
             if layer is target:
                 features, x = inner(x)
             else:
-                x = layer(x, training=False)
+                x = layer(x if copies == 1 else [x] * copies, training=False)
         return features, x
 
     return forward
@@ -383,18 +459,33 @@ def _both(model: keras.Model) -> Forward:
     return forward
 
 
-def _chain(model: keras.Model) -> list[keras.Layer]:
-    """The layers of ``model`` in order, checking that each feeds the next (one input, one output each)."""
+def _chain(model: keras.Model) -> list[tuple[keras.Layer, int]]:
+    """The layers of ``model`` in order, each with how many copies of the previous output it takes.
+
+    Checks that each layer feeds the next (one input, one output each). A layer
+    fed one tensor several times counts as one input: transfer models saved
+    before ``gray_to_rgb`` became a 1x1 convolution concatenate the gray image
+    with itself into three channels, and must stay explainable.
+    """
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     if isinstance(model, keras.Sequential):
-        return layers
-    branched = len(model.inputs) != 1 or len(model.outputs) != 1
-    if branched or any(isinstance(layer.input, list | tuple | dict) for layer in layers):
+        return [(layer, 1) for layer in layers]
+    copies = [_copies(layer.input) for layer in layers]
+    if len(model.inputs) != 1 or len(model.outputs) != 1 or 0 in copies:
         raise ValueError(
             f"Model {model.name!r} is not a plain chain of layers, so a layer inside its sub-model cannot be "
             "reached; pass layer= a top-level layer with a 4-D output."
         )
-    return layers
+    return list(zip(layers, copies, strict=True))
+
+
+def _copies(inputs: object) -> int:
+    """1 for one input tensor, n for a list of the same tensor n times, 0 for several different ones."""
+    if isinstance(inputs, dict):
+        return 0
+    if not isinstance(inputs, list | tuple):
+        return 1
+    return len(inputs) if all(tensor is inputs[0] for tensor in inputs) else 0
 
 
 def _starts(length: int, patch: int, stride: int) -> list[int]:

@@ -285,3 +285,152 @@ def test_explanation_figure_builds():
     assert len(figure.axes) == 4  # image, heat map, its colour bar, overlay
     assert "0.93" in figure.get_suptitle()
     figure.canvas.draw()
+
+
+# ----------------------------------------------------------------------------- the kit's transfer-model shape
+
+
+def gray_transfer_like() -> tuple[keras.Model, keras.Model]:
+    """The assembled transfer model: gray input tiled to RGB by a Concatenate of the same tensor three times,
+    a nested backbone, pooling and a nested Sequential head; and an RGB-input twin sharing its layers."""
+    backbone = transfer_like().get_layer("backbone")
+    head = keras.Sequential([layers.Dropout(0.2), layers.Dense(1, activation="sigmoid")], name="head")
+    pool = layers.GlobalAveragePooling2D()
+    gray = keras.Input((SIZE, SIZE, 1))
+    tiled = layers.Concatenate(name="gray_to_rgb")([gray] * 3)
+    rgb = keras.Input((SIZE, SIZE, 3))
+    return keras.Model(gray, head(pool(backbone(tiled)))), keras.Model(rgb, head(pool(backbone(rgb))))
+
+
+def test_a_gray_input_tiled_to_rgb_is_still_a_chain():
+    keras.utils.set_random_seed(8)
+    model, twin = gray_transfer_like()
+    images = noise_images(3)
+    maps = explain.grad_cam(model, images)
+    check_maps(maps, (3, SIZE, SIZE))
+    assert [layer.name for layer in explain._target(model, None)] == ["backbone", "top_conv"]
+    np.testing.assert_allclose(maps, explain.grad_cam(twin, np.repeat(images, 3, axis=-1)), atol=1e-5)
+    check_maps(explain.grad_cam(model, images, layer="stem"), (3, SIZE, SIZE))
+
+
+def test_several_different_inputs_still_make_a_branch():
+    inputs = keras.Input((SIZE, SIZE, 1))
+    backbone = keras.Sequential([keras.Input((SIZE, SIZE, 2)), layers.Conv2D(4, 3, name="inner")], name="bb")
+    mixed = layers.Concatenate()([inputs, layers.Rescaling(0.5)(inputs)])
+    model = keras.Model(inputs, layers.Dense(1)(layers.GlobalAveragePooling2D()(backbone(mixed))))
+    with pytest.raises(ValueError, match="not a plain chain"):
+        explain.grad_cam(model, noise_images(1))
+
+
+# ----------------------------------------------------------------------------- randomization check, borders
+
+
+def test_randomization_check_table(blob_model):
+    model, images, _ = blob_model
+    table = explain.randomization_check(model, images[:4], seeds=(1, 2))
+    assert list(table.columns) == ["image", "seed", "similarity", "blank"]
+    assert len(table) == 8 and sorted(table["seed"].unique()) == [1, 2]
+    assert table["similarity"].between(-1, 1).all() and table["similarity"].mean() < 0.5
+
+
+def test_border_share_by_hand():
+    heat = np.zeros((20, 20))
+    heat[0, 0] = 1.0
+    assert explain.border_share(heat) == 1.0
+    heat[10, 10] = 3.0
+    assert explain.border_share(heat) == pytest.approx(0.25)
+    assert explain.border_share(np.ones((20, 20)), margin=0.1) == pytest.approx(1 - 0.8**2)
+    stack = explain.border_share(np.stack([heat, np.zeros((20, 20))]))
+    assert stack.shape == (2,) and stack[0] == pytest.approx(0.25) and np.isnan(stack[1])
+    with pytest.raises(ValueError, match="margin"):
+        explain.border_share(heat, margin=0.5)
+    with pytest.raises(ValueError, match="shape"):
+        explain.border_share(np.ones(5))
+
+
+# ----------------------------------------------------------------------------- galleries (explain_plots)
+
+
+@pytest.fixture(scope="module")
+def tiny_scored(tiny_xrays):
+    """A model, a card, and the tiny data set's test rows with made-up probabilities (all outcomes)."""
+    from pneumolab import data
+
+    manifest = data.build_manifest(tiny_xrays)
+    rows = data.usable(manifest.loc[manifest["split"] == "test"])
+    sick = (rows["label"] == "PNEUMONIA").to_numpy()
+    probability = np.where(sick, 0.9, 0.1)
+    probability[np.flatnonzero(sick)[:3]] = 0.2   # three missed pneumonias
+    probability[np.flatnonzero(~sick)[:2]] = 0.7  # two false alarms
+    card = dict(name="tiny", task="binary", threshold=0.5,
+                input=dict(image_size=SIZE, channels=1, fit="squash", scale="0-255"))
+    keras.utils.set_random_seed(9)
+    return small_cnn(), card, rows.assign(probability=probability)
+
+
+def test_outcomes_at_the_threshold(tiny_scored):
+    from pneumolab import explain_plots
+
+    _, card, scored = tiny_scored
+    counts = explain_plots.outcomes(scored, card["threshold"]).value_counts()
+    expected = {"true positive": 7, "true negative": 8, "false negative": 3, "false positive": 2}
+    assert counts.to_dict() == expected
+    with pytest.raises(ValueError, match="probability"):
+        explain_plots.outcomes(scored.drop(columns="probability"), 0.5)
+
+
+def test_model_inputs_are_what_the_pipeline_feeds(tiny_scored):
+    from pneumolab import explain_plots
+    from pneumolab.pipeline import make_dataset
+
+    _, card, scored = tiny_scored
+    images = explain_plots.model_inputs(scored.head(5), card)
+    assert images.shape == (5, SIZE, SIZE, 1) and images.dtype == np.float32
+    expected = next(iter(make_dataset(scored.head(5), image_size=SIZE)))[0].numpy()
+    np.testing.assert_array_equal(images, expected)
+
+
+@pytest.mark.parametrize(("kind", "shown"),
+                         [("true positive", 4), ("false negative", 3), ("false positive", 2)])
+def test_gallery_builds_for_each_kind(tiny_scored, kind, shown):
+    from pneumolab import explain_plots
+
+    model, card, scored = tiny_scored
+    figure = explain_plots.explanation_gallery(model, card, scored, kind, n=4)
+    assert len(figure.axes) == 2 * shown  # the images over their overlays
+    assert explain_plots.OUTCOMES[kind][2] in figure.get_suptitle()
+    figure.canvas.draw()
+
+
+def test_gallery_of_an_empty_outcome_and_bad_arguments(tiny_scored):
+    from pneumolab import explain_plots
+
+    model, card, scored = tiny_scored
+    normal = scored.loc[scored["label"] == "NORMAL"]
+    figure = explain_plots.explanation_gallery(model, card, normal, "true positive")
+    assert "nothing to show" in figure.axes[0].texts[0].get_text()
+    with pytest.raises(ValueError, match="kind"):
+        explain_plots.explanation_gallery(model, card, scored, "miss")
+    with pytest.raises(ValueError, match="one map per image"):
+        explain_plots.map_grid(noise_images(2), {"a": np.zeros((3, SIZE, SIZE))})
+
+
+def test_border_shares_of_a_scored_split(tiny_scored):
+    from pneumolab import explain_plots
+
+    model, card, scored = tiny_scored
+    table = explain_plots.border_shares(model, card, scored, batch_size=7)  # batches that do not divide 20
+    assert list(table.columns) == ["outcome", "border_share"] and table.index.equals(scored.index)
+    assert (table["outcome"] == explain_plots.outcomes(scored, card["threshold"])).all()
+    images = explain_plots.model_inputs(scored, card)
+    calls = (scored["probability"] >= card["threshold"]).astype(int).tolist()
+    expected = explain.border_share(explain.grad_cam(model, images, class_index=calls))
+    np.testing.assert_allclose(table["border_share"], expected, atol=1e-6)
+
+
+def test_feature_layer_names_the_layer_and_its_shape():
+    model, _ = gray_transfer_like()
+    assert explain.feature_layer(model) == ("backbone/top_conv", (SIZE, SIZE, 16))
+    assert explain.feature_layer(small_cnn(), "conv2") == ("conv2", (SIZE // 2, SIZE // 2, 16))
+    with pytest.raises(ValueError, match="No layer named"):
+        explain.feature_layer(small_cnn(), "conv9")
