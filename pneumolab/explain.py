@@ -26,8 +26,9 @@ The module also holds the sanity checks of the explainability notebook:
 how much of a map lies where markers and text are rather than the lungs.
 
 Scores are the pre-activation logits when the last layer is a ``Dense`` or
-``Activation`` ending in sigmoid or softmax, as in the paper: a confident
-prediction saturates a float32 sigmoid to exactly 1.0, whose gradient is 0.
+``Activation`` ending in sigmoid or softmax, or a ``Sequential`` head ending
+in one (the transfer model's), as in the paper: a confident prediction
+saturates a float32 sigmoid to exactly 1.0, whose gradient is 0.
 """
 
 from __future__ import annotations
@@ -406,20 +407,47 @@ def _explainer(model: keras.Model) -> _Explainer:
 
 
 def _logit_head(model: keras.Model) -> tuple[keras.Layer | None, Callable[[tf.Tensor], tf.Tensor] | None]:
-    """The output layer and its pre-activation function, for a sigmoid/softmax ``Dense`` or ``Activation``."""
+    """The output layer and the function from its input to the logits, when the output is squashed.
+
+    The output layer is a sigmoid/softmax ``Dense`` or ``Activation``, or a
+    ``Sequential`` head ending in one (a transfer model's dropout and dense
+    layer); its earlier layers are run as at inference. Otherwise, and when
+    the layer's recorded output is not the model's (a sub-model called in
+    several graphs, as right after training), there is none.
+    """
     head = model.layers[-1]
-    if getattr(head, "activation", None) not in _SQUASHING or head.output is not model.outputs[0]:
+    if head.output is not model.outputs[0]:
         return None, None
-    if isinstance(head, keras.layers.Activation):
-        return head, lambda inputs: inputs
-    if isinstance(head, keras.layers.Dense) and head.quantization_mode is None:
+    if isinstance(head, keras.Sequential) and head.layers:
+        *before, last = head.layers
+        logits = _pre_activation(last)
+        if logits is None:
+            return None, None
+
+        def head_logits(inputs: tf.Tensor) -> tf.Tensor:
+            for layer in before:
+                inputs = layer(inputs, training=False)
+            return logits(inputs)
+
+        return head, head_logits
+    logits = _pre_activation(head)
+    return (head, logits) if logits else (None, None)
+
+
+def _pre_activation(layer: keras.Layer) -> Callable[[tf.Tensor], tf.Tensor] | None:
+    """The function from the input of a sigmoid/softmax ``Dense`` or ``Activation`` to its logits, or None."""
+    if getattr(layer, "activation", None) not in _SQUASHING:
+        return None
+    if isinstance(layer, keras.layers.Activation):
+        return lambda inputs: inputs
+    if isinstance(layer, keras.layers.Dense) and layer.quantization_mode is None:
 
         def dense_logits(inputs: tf.Tensor) -> tf.Tensor:
-            logits = keras.ops.matmul(inputs, head.kernel)
-            return logits + head.bias if head.use_bias else logits
+            logits = keras.ops.matmul(inputs, layer.kernel)
+            return logits + layer.bias if layer.use_bias else logits
 
-        return head, dense_logits
-    return None, None
+        return dense_logits
+    return None
 
 
 def _forward(model: keras.Model, path: list[keras.Layer], stop: keras.Layer | None = None) -> Forward:

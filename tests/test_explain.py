@@ -434,3 +434,17 @@ def test_feature_layer_names_the_layer_and_its_shape():
     assert explain.feature_layer(small_cnn(), "conv2") == ("conv2", (SIZE // 2, SIZE // 2, 16))
     with pytest.raises(ValueError, match="No layer named"):
         explain.feature_layer(small_cnn(), "conv9")
+
+
+def test_a_saved_transfer_model_is_explained_through_the_logits_of_its_sequential_head(tmp_path):
+    keras.utils.set_random_seed(10)
+    model, _ = gray_transfer_like()
+    images = noise_images(3)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras", compile=False)
+    # one sigmoid unit: the gradient of p is that of the logit times p(1 - p) > 0, which the scaling removes
+    np.testing.assert_allclose(explain.grad_cam(loaded, images), explain.grad_cam(model, images), atol=1e-4)
+    head = loaded.get_layer("head").layers[-1]
+    head.set_weights([head.get_weights()[0] * 0.01, np.array([60.0], np.float32)])
+    assert (loaded.predict(images, verbose=0) == 1.0).all(), "float32 sigmoid saturates: zero gradient"
+    check_maps(explain.grad_cam(loaded, images), (3, SIZE, SIZE))
