@@ -1,13 +1,14 @@
 # PneumoLab: every target sets itself up (a .venv here, created when missing).
 #   make course   open the course in JupyterLab (the main job)
 #   make panel    serve the upload-and-predict panel for a class (Voila)
+#   make exercises  regenerate the student notebooks from notebooks/exercises/solutions
 #   make test     run every test: unit tests and all notebooks (in quick mode if PNEUMOLAB_QUICK=1)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: install course panel test lint benchmarks clean
+.PHONY: install course panel exercises test lint benchmarks clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,12 +24,15 @@ course: install
 panel: install
 	$(BIN)/pneumolab panel
 
+exercises: install
+	$(BIN)/python tools/make_exercises.py
+
 test: install
-	$(BIN)/ruff check pneumolab tests benchmarks
+	$(BIN)/ruff check pneumolab tests benchmarks tools
 	MPLBACKEND=Agg $(BIN)/python -m pytest --nbval-lax --nbval-current-env tests notebooks
 
 lint: install
-	$(BIN)/ruff check pneumolab tests benchmarks
+	$(BIN)/ruff check pneumolab tests benchmarks tools
 
 benchmarks: install
 	cd benchmarks && ../$(BIN)/python input_pipeline.py && ../$(BIN)/python train.py && ../$(BIN)/python panel_latency.py
