@@ -77,7 +77,7 @@ def map_grid(
     if any(len(stack) != count for stack in maps.values()):
         raise ValueError(f"Every stack of maps needs one map per image ({count}).")
     rows = ["image", *maps]
-    figure, axes = plt.subplots(len(rows), count, figsize=(2.2 * count, 2.3 * len(rows)), squeeze=False)
+    figure, axes = plt.subplots(len(rows), count, figsize=(1.8 * count, 1.9 * len(rows)), squeeze=False)
     for column, image in enumerate(images):
         axes[0, column].imshow(explain.overlay(image, np.zeros(image.shape[:2]), alpha=0.0))
         for row, stack in enumerate(maps.values(), start=1):
@@ -107,7 +107,7 @@ def explain_rows(
     """
     images = model_inputs(rows, card)
     heat = explain.grad_cam(model, images, class_index=_calls(rows, card).tolist(), layer=layer)
-    titles = [f"p = {row.probability:.2f}\n{row.file.rsplit('.', 1)[0]}" for row in rows.itertuples()]
+    titles = [f"p = {row.probability:.3f}\n{row.file.rsplit('.', 1)[0]}" for row in rows.itertuples()]
     return map_grid(images, {"Grad-CAM": heat}, titles=titles, heading=heading)
 
 
@@ -135,7 +135,7 @@ def explanation_gallery(
     threshold = card["threshold"]
     matching = scored.loc[outcomes(scored, threshold) == kind]
     _, called, words = OUTCOMES[kind]
-    heading = f"{card['name']}, {words}: {len(matching)} images at threshold {threshold:.2f}"
+    heading = f"{card['name']}, {words}: {len(matching)} images at threshold {threshold:.3f}"
     if matching.empty:
         figure, ax = plt.subplots(figsize=(5, 1.2))
         ax.axis("off")
