@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -69,12 +70,13 @@ def _download(args: argparse.Namespace) -> int:
 
 @command("train")
 def _train(args: argparse.Namespace) -> int:
+    from pneumolab import models
     from pneumolab.train import TrainConfig, train
 
     cfg = TrainConfig.for_model(args.model, task=args.task, epochs=args.epochs, image_size=args.image_size,
                                 seed=args.seed)
     result = train(cfg, args.data, args.out)
-    card = result.card
+    card = models.update_card(result.folder, command=shlex.join(["pneumolab", *sys.argv[1:]]))
     print(f"Saved {card['name']} to {result.folder}")
     print(f"epochs: {card['training']['epochs_run']} (best {card['training']['best_epoch']}), "
           f"{card['training']['seconds_per_epoch']} s per epoch")
@@ -90,6 +92,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     from pneumolab.scoring import score_model
 
     result = score_model(args.model, args.split, args.data, args.threshold, ci=not args.no_ci)
+    if args.update_card:
+        from pneumolab import models
+
+        models.update_card(models.resolve(args.model), **{args.split: result})
     if args.json:
         text = json.dumps(result, indent=2)
         if args.json == "-":
@@ -133,9 +139,10 @@ def _predict(args: argparse.Namespace) -> int:
             answered.append(results[-1])
             images.append(loaded.pixels)
         for entry, answer in zip(answered, predict_images(model, card, images, args.threshold), strict=True):
-            entry.update(probability=round(answer.probability, 4), label=answer.label)
-            lines.append(f"{entry['file']}: P(pneumonia) {answer.probability:.3f} at threshold "
-                         f"{answer.threshold:.2f} -> {answer.label} ({answer.confidence})")
+            # Full precision: rounding would tie the many scores near 1 and change the ROC AUC.
+            entry.update(probability=float(answer.probability), label=answer.label)
+            lines.append(f"{entry['file']}: P(pneumonia) {answer.probability:.4f} at threshold "
+                         f"{answer.threshold:.4f} -> {answer.label} ({answer.confidence})")
     print(json.dumps(results, indent=2) if args.json else "\n".join(lines))
     return 1 if any("error" in entry for entry in results) else 0
 
@@ -193,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     scorer.add_argument("--threshold", type=float, help="decision threshold (default: the model card's)")
     scorer.add_argument("--json", metavar="OUT", help="write the full report as JSON to OUT ('-': stdout)")
     scorer.add_argument("--no-ci", action="store_true", help="skip the bootstrap confidence intervals")
+    scorer.add_argument("--update-card", action="store_true",
+                        help="also store the report in the model card, under the split's name")
 
     trainer = sub.add_parser("train", help="train a model and write it with its model card")
     trainer.add_argument("--model", choices=["scratch", "transfer"], default="scratch")

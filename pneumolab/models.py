@@ -125,6 +125,13 @@ def load_card(folder: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
+def update_card(folder: str | Path, **entries) -> dict:
+    """Add or replace top-level entries of a model card (e.g. the final test report), and return it."""
+    card = load_card(folder) | entries
+    (Path(folder) / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
 def load(folder: str | Path) -> tuple[keras.Model, dict]:
     """A trained model and its card, from a folder written by :func:`save`."""
     card = load_card(folder)

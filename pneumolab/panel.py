@@ -65,10 +65,10 @@ class Panel:
         threshold = card_threshold(card)
         self.upload = widgets.FileUpload(accept=ACCEPT, multiple=True, description="Upload X-rays")
         self.slider = widgets.FloatSlider(
-            value=threshold, min=min(0.01, threshold), max=max(0.99, threshold), step=0.01,
-            description="Threshold", readout_format=".2f", style={"description_width": "initial"},
+            value=threshold, min=min(0.01, threshold), max=max(0.99, threshold), step=0.001,
+            description="Threshold", readout_format=".4f", style={"description_width": "initial"},
         )
-        self.reset = widgets.Button(description=f"Back to the model's threshold ({threshold:.2f})",
+        self.reset = widgets.Button(description=f"Back to the model's threshold ({threshold:.4f})",
                                     layout=widgets.Layout(width="auto"))
         self.reset.on_click(lambda _: setattr(self.slider, "value", threshold))
         self.status = widgets.HTML()
@@ -173,8 +173,8 @@ def _verdict(name: str, prediction: Prediction, notes: Sequence[str]) -> str:
     """The answer in words: score, decision at the threshold, and the score's strength."""
     lines = [
         f"<b>{html.escape(name)}</b>",
-        f'P(pneumonia) = <span class="pl-probability">{prediction.probability:.3f}</span>',
-        f'Decision at threshold {prediction.threshold:.2f}: <b class="pl-label">{prediction.label}</b>',
+        f'P(pneumonia) = <span class="pl-probability">{prediction.probability:.4f}</span>',
+        f'Decision at threshold {prediction.threshold:.4f}: <b class="pl-label">{prediction.label}</b>',
         f'<span class="pl-confidence">{prediction.confidence}</span>',
         *(f'<i class="pl-note">{html.escape(note)}</i>' for note in notes),
     ]
@@ -186,11 +186,13 @@ def _model_summary(card: dict, folder: Path, threshold: float) -> str:
     gray = "gray" if spec["channels"] == 1 else "RGB"
     name = html.escape(str(card.get("name", folder.name)))
     text = (f'Model <b title="{html.escape(str(folder))}">{name}</b>: '
-            f"{spec['image_size']}×{spec['image_size']} {gray} input, threshold {threshold:.2f}")
-    validation = card.get("validation") or {}
-    if "recall" in validation and "specificity" in validation:
-        text += (f" (on validation: finds {validation['recall']:.0%} of pneumonias, "
-                 f"clears {validation['specificity']:.0%} of normal X-rays)")
+            f"{spec['image_size']}×{spec['image_size']} {gray} input, threshold {threshold:.4f}")
+    splits = (("validation", card.get("validation")), ("the test split", card.get("test")))
+    measured = [f"on {where}: finds {scores['recall']:.0%} of pneumonias, "
+                f"clears {scores['specificity']:.0%} of normal X-rays"
+                for where, scores in splits if scores and "recall" in scores and "specificity" in scores]
+    if measured:
+        text += " (" + "; ".join(measured) + ")"
     return f'<div class="pl-model">{text}.</div>'
 
 

@@ -79,7 +79,7 @@ def test_an_xray_gets_pictures_a_probability_and_a_decision(page, real_data):
     assert "Grad-CAM" in captions
     verdict = text(card)
     assert "patient.jpeg" in verdict and "P(pneumonia) = " in verdict
-    assert "Decision at threshold 0.50: " in verdict and ("NORMAL" in verdict or "PNEUMONIA" in verdict)
+    assert "Decision at threshold 0.5000: " in verdict and ("NORMAL" in verdict or "PNEUMONIA" in verdict)
     assert uploader.value == ()  # the upload is not kept in the widget state
 
 
@@ -109,7 +109,7 @@ def test_threshold_slider_relabels_without_running_the_model(page, real_data, mo
     monkeypatch.setattr(panel, "predict_images", lambda *a, **k: calls.append(1))
     (slider,) = find(page, widgets.FloatSlider)
     slider.value = max(0.01, round(probability - 0.02, 2))
-    assert "PNEUMONIA</b>" in text(page) and f"threshold {slider.value:.2f}" in text(page)
+    assert "PNEUMONIA</b>" in text(page) and f"threshold {slider.value:.4f}" in text(page)
     slider.value = min(0.99, round(probability + 0.02, 2))
     assert "NORMAL</b>" in text(page)
     (reset,) = find(page, widgets.Button)
@@ -153,3 +153,14 @@ def test_a_model_grad_cam_cannot_explain_still_gets_answers(tmp_path, monkeypatc
     upload(page, ("x.png", png_bytes(noise((80, 80)))))
     (card,) = results(page)
     assert "P(pneumonia)" in text(card) and len(find(card, widgets.Image)) == 2
+
+
+def test_the_model_line_quotes_validation_and_test_when_the_card_has_both(tmp_path):
+    from pneumolab.panel import _model_summary
+
+    card = {"name": "m", "input": {"image_size": 64, "channels": 1},
+            "validation": {"recall": 0.95, "specificity": 1.0},
+            "test": {"recall": 0.977, "specificity": 0.748}}
+    line = _model_summary(card, tmp_path, 0.997)
+    assert "on validation: finds 95% of pneumonias, clears 100% of normal X-rays" in line
+    assert "on the test split: finds 98% of pneumonias, clears 75% of normal X-rays" in line

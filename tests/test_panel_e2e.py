@@ -1,5 +1,6 @@
-"""The panel end to end: ``pneumolab panel`` serves it with Voila, Debian's Chromium shows it, real
-X-rays and broken files are uploaded through the page, and a screenshot goes to figures/panel.png.
+"""The panel end to end: ``pneumolab panel`` serves it with the shipped reference model through Voila,
+Debian's Chromium shows it, real X-rays and broken files are uploaded through the page, and a
+screenshot goes to figures/panel.png.
 
 Needs ``/usr/bin/chromium`` (``apt-get install -y chromium``); skipped without it.
 """
@@ -18,8 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pneumolab import figures, models, preprocess
-from tests.test_predict import CARD
+from pneumolab import figures, models
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -27,27 +27,6 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 #: Page load to widgets shown: Voila starts a kernel that imports TensorFlow and loads the model.
 RENDER_TIMEOUT_MS = 90_000
 ANSWER_TIMEOUT_MS = 30_000
-
-
-def briefly_trained_model(folder: Path, data: Path) -> Path:
-    """A 64-pixel scratch CNN fitted for a few seconds on 400 real X-rays, so the page shows real answers.
-
-    Batch-norm momentum is lowered so its running statistics settle within the few steps taken.
-    """
-    import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(0)
-    files = [f for label in ("NORMAL", "PNEUMONIA") for f in sorted((data / "train" / label).glob("*"))[:200]]
-    images = tf.stack([preprocess.to_model_input(preprocess.decode(f.read_bytes()), 64, 1) for f in files])
-    labels = np.repeat([0.0, 1.0], 200)
-    model = models.scratch_cnn(image_size=64)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = 0.9
-    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
-    model.fit(images, labels, epochs=5, batch_size=32, shuffle=True, verbose=0)
-    return models.save(model, folder, CARD | {"name": "test_cnn_briefly_trained"})
 
 
 def free_port() -> int:
@@ -77,13 +56,12 @@ def server(tmp_path_factory, real_data):
             pytest.fail(f"CI must run the browser test: {missing}")
         pytest.skip(missing)
     root = tmp_path_factory.mktemp("panel")
-    folder = briefly_trained_model(root / "model", real_data)
     home, log = root / "home", root / "voila.log"
     home.mkdir()
     port = free_port()
-    env = os.environ | {"HOME": str(home), "MPLBACKEND": "Agg"}
-    command = [sys.executable, "-m", "pneumolab.cli", "panel", "--no-browser", "--port", str(port),
-               "--model", str(folder)]
+    env = {k: v for k, v in os.environ.items() if k != models.MODEL_ENV}  # the page's default model
+    env |= {"HOME": str(home), "MPLBACKEND": "Agg"}
+    command = [sys.executable, "-m", "pneumolab.cli", "panel", "--no-browser", "--port", str(port)]
     with log.open("wb") as output:
         process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT,
                                    start_new_session=True)
@@ -130,6 +108,8 @@ def error_of(page, name: str) -> str:
 
 
 def test_upload_predict_and_survive_bad_files(server, browser, real_data, tmp_path):
+    """The page as a class sees it: the shipped reference model, real X-rays, broken and huge files."""
+    threshold = models.load_card(models.resolve("reference"))["threshold"]
     sick = sorted((real_data / "test" / "PNEUMONIA").glob("*"))[0]
     healthy = sorted((real_data / "test" / "NORMAL").glob("*"))[0]
     corrupt = tmp_path / "corrupt.jpeg"
@@ -147,7 +127,7 @@ def test_upload_predict_and_survive_bad_files(server, browser, real_data, tmp_pa
     for name in (sick.name, healthy.name):
         answer = verdict_of(page, name)
         assert 0.0 <= answer["probability"] <= 1.0
-        assert answer["label"] == ("PNEUMONIA" if answer["probability"] >= 0.5 else "NORMAL")
+        assert answer["label"] == ("PNEUMONIA" if answer["probability"] >= threshold else "NORMAL")
         assert answer["confidence"]
     assert page.locator(".pl-result img").count() == 6  # uploaded, model input, Grad-CAM for each
     assert "Upload X-rays (0)" in page.inner_text("button.widget-upload")  # the upload was not kept

@@ -313,7 +313,7 @@ def test_cli_text_output_uses_the_model_from_the_environment(model_folder, monke
     image.write_bytes(png_bytes(noise((80, 80))))
     assert cli.main(["predict", str(image), "--threshold", "0.01"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"{image}: P(pneumonia) ") and "at threshold 0.01 -> PNEUMONIA" in out
+    assert out.startswith(f"{image}: P(pneumonia) ") and "at threshold 0.0100 -> PNEUMONIA" in out
 
 
 def test_cli_without_a_model_says_so_in_one_line(tmp_path, capsys):

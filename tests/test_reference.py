@@ -1,0 +1,41 @@
+"""The model shipped in the package: small enough, documented, and its card's numbers reproducible."""
+
+import json
+
+import numpy as np
+import pytest
+
+from pneumolab import cli, evaluate, models
+
+CARD = models.load_card(models.REFERENCE_DIR)
+
+
+def test_reference_ships_inside_the_package_and_is_small(monkeypatch):
+    monkeypatch.delenv(models.MODEL_ENV, raising=False)
+    assert models.resolve() == models.REFERENCE_DIR
+    assert (models.REFERENCE_DIR / models.MODEL_FILE).stat().st_size <= 20 * 2**20
+
+
+def test_card_says_how_the_model_came_to_be():
+    assert CARD["command"].startswith("pneumolab train")
+    assert CARD["threshold_rule"]["chosen_on"] == "validation"
+    assert CARD["data"]["split"].startswith("validation carved from train, grouped by patient")
+    assert CARD["data"]["quick_subset"] is False
+    assert CARD["data"]["images"] == {"train": 4173, "val": 1043, "test": 624}
+    for split in ("validation", "test"):
+        assert {"recall", "specificity", "precision", "f1", "roc_auc", "pr_auc"} <= set(CARD[split])
+    assert set(CARD["test"]["ci"]) >= {"recall", "specificity", "roc_auc"}
+    assert {"tensorflow", "keras", "pneumolab"} <= set(CARD["versions"])
+
+
+def test_predict_on_the_test_images_reproduces_the_card(real_data, capsys):
+    files = sorted(str(path) for path in (real_data / "test").glob("*/*"))
+    assert len(files) == 624
+    assert cli.main(["predict", *files, "--json"]) == 0
+    answers = json.loads(capsys.readouterr().out)
+    truth = np.array(["/PNEUMONIA/" in answer["file"] for answer in answers], dtype=int)
+    scores = np.array([answer["probability"] for answer in answers])
+    found = evaluate.metrics_at(truth, scores, CARD["threshold"])
+    assert np.asarray(found["confusion_matrix"]).tolist() == CARD["test"]["confusion_matrix"]
+    for metric in ("recall", "specificity", "roc_auc", "pr_auc"):
+        assert found[metric] == pytest.approx(CARD["test"][metric], abs=1e-3), metric
