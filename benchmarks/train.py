@@ -1,9 +1,12 @@
 """Seconds per epoch and final test metrics of the course's two models, on this machine.
 
-    python benchmarks/train.py [--data DIR] [--models scratch transfer] [--out runs/benchmark]
+    python benchmarks/train.py [--data DIR] [--models scratch transfer] [--out runs/benchmark] [--reuse DIR]
 
 Each model is trained as ``pneumolab train`` trains it (threshold chosen on the
 patient-grouped validation split), then scored once on the official test split.
+With ``--reuse``, the models already trained in ``DIR/<model>`` (e.g. ``runs/``
+by notebooks 03 and 04) are scored instead, with the training times their
+cards recorded, so nothing is trained twice.
 """
 
 from __future__ import annotations
@@ -11,10 +14,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pandas as pd
 from _report import report
 
+from pneumolab import models
 from pneumolab.scoring import score_model
 from pneumolab.train import TrainConfig, train
+
+
+def seconds_per_epoch(folder: Path) -> str:
+    """Mean seconds per epoch, per training stage (transfer: head and top-stage epochs differ 100x)."""
+    history = pd.read_csv(Path(folder) / models.HISTORY_FILE)
+    if "stage" not in history:
+        return f"{history['seconds'].mean():.1f}"
+    stages = history.groupby("stage", sort=False)["seconds"].mean()
+    return ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in stages.items())
 
 
 def main() -> None:
@@ -23,19 +37,25 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["scratch", "transfer"],
                         choices=["scratch", "transfer"])
     parser.add_argument("--out", default="runs/benchmark", help="where the trained models are written")
+    parser.add_argument("--reuse", metavar="DIR", help="score DIR/<model> instead of training")
     args = parser.parse_args()
 
     rows, cards = [], {}
     for name in args.models:
-        result = train(TrainConfig.for_model(name), args.data, Path(args.out) / name)
-        test = score_model(result.folder, split="test", data_dir=args.data)
-        cards[name] = dict(card=result.card, test=test)
+        if args.reuse:
+            folder = Path(args.reuse) / name
+            card = models.load_card(folder)
+        else:
+            result = train(TrainConfig.for_model(name), args.data, Path(args.out) / name)
+            folder, card = result.folder, result.card
+        test = score_model(folder, split="test", data_dir=args.data)
+        cards[name] = dict(card=card, test=test)
         rows.append(dict(
-            model=name, parameters=result.card["parameters"],
-            epochs=result.card["training"]["epochs_run"],
-            s_per_epoch=result.card["training"]["seconds_per_epoch"],
-            total_s=result.card["training"]["seconds"],
-            val_auc=result.card["validation"]["roc_auc"], threshold=result.card["threshold"],
+            model=name, parameters=card["parameters"],
+            epochs=card["training"]["epochs_run"],
+            s_per_epoch=seconds_per_epoch(folder),
+            total_s=card["training"]["seconds"],
+            val_auc=card["validation"]["roc_auc"], threshold=card["threshold"],
             test_auc=test["roc_auc"], test_recall=test["recall"], test_specificity=test["specificity"],
             test_precision=test["precision"], test_f1=test["f1"],
         ))
