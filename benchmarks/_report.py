@@ -38,4 +38,6 @@ def report(name: str, rows: list[dict], **extra) -> Path:
 
 
 def _fmt(value) -> str:
-    return f"{value:.1f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
