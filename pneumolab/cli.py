@@ -76,7 +76,7 @@ def _train(args: argparse.Namespace) -> int:
     cfg = TrainConfig.for_model(args.model, task=args.task, epochs=args.epochs, image_size=args.image_size,
                                 seed=args.seed)
     result = train(cfg, args.data, args.out)
-    card = models.update_card(result.folder, command=shlex.join(["pneumolab", *sys.argv[1:]]))
+    card = models.update_card(result.folder, command=args.command_line)
     print(f"Saved {card['name']} to {result.folder}")
     print(f"epochs: {card['training']['epochs_run']} (best {card['training']['best_epoch']}), "
           f"{card['training']['seconds_per_epoch']} s per epoch")
@@ -103,11 +103,15 @@ def _evaluate(args: argparse.Namespace) -> int:
             return 0
         Path(args.json).write_text(text + "\n")
     print(f"{result['model']} on {result['split']} ({result['images']} images)")
-    for name in ("accuracy", "recall", "precision", "specificity", "f1", "roc_auc", "pr_auc"):
+    intervals = result.get("ci") or {}
+    for name in ("accuracy", "recall", "precision", "specificity", "f1", "roc_auc", "pr_auc",
+                 "macro_f1", "macro_roc_auc"):
         if name in result:
-            low, high = (result.get("ci") or {}).get(name) or (None, None)
-            interval = f"  [{low:.3f}, {high:.3f}]" if low is not None else ""
-            print(f"  {name:<12}{result[name]:.3f}{interval}")
+            print(f"  {name:<14}{_with_interval(result[name], intervals.get(name))}")
+    for label, scores in result.get("per_class", {}).items():
+        bounds = intervals.get("per_class", {}).get(label, {})
+        print(f"  {label}: " + ", ".join(f"{key} {_with_interval(scores[key], bounds.get(key))}"
+                                         for key in ("recall", "precision", "roc_auc")))
     if result.get("threshold") is not None:
         print(f"  threshold   {result['threshold']:.3f}")
     print(f"  confusion matrix (rows true, columns predicted): {result['confusion_matrix']}")
@@ -173,6 +177,15 @@ def _panel(args: argparse.Namespace) -> int:
         return subprocess.call(voila, env=env)
 
 
+def _with_interval(value: float | None, bounds: list | None) -> str:
+    """``0.954 [0.935, 0.971]``, or the value alone when there is no interval (or no value)."""
+    if value is None:
+        return "undefined"
+    if not bounds or bounds[0] is None:
+        return f"{value:.3f}"
+    return f"{value:.3f} [{bounds[0]:.3f}, {bounds[1]:.3f}]"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one subparser per registered command."""
     parser = argparse.ArgumentParser(
@@ -232,7 +245,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pneumolab.data import DataNotFoundError
     from pneumolab.download import ChecksumError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.command_line = shlex.join(["pneumolab", *argv])
     try:
         return _COMMANDS[args.command](args)
     except (DataNotFoundError, ChecksumError, ValueError, OSError) as error:

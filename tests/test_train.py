@@ -73,3 +73,11 @@ def test_cli_trains_the_cause_task(tiny_xrays, tmp_path, capsys):
     assert card["classes"] == ["normal", "bacteria", "virus"]
     assert card["threshold"] is None
     assert "Saved scratch_cnn" in capsys.readouterr().out
+    assert card["command"].startswith("pneumolab train --model scratch --task cause")
+
+    assert cli.main(["evaluate", "--model", str(tmp_path / "cause"), "--data", str(tiny_xrays),
+                     "--split", "test", "--json", str(tmp_path / "report.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "macro_roc_auc" in printed and "virus: recall" in printed
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["images"] == 20 and len(report["confusion_matrix"]) == 3
