@@ -56,14 +56,22 @@ def activations(
     return outputs.astype(np.float16), labels
 
 
-def head(n_outputs: int, dropout: float = 0.2) -> keras.Sequential:
-    """Dropout and a dense prediction layer, on pooled backbone features."""
+def head(n_outputs: int, dropout: float = 0.2) -> list[keras.Layer]:
+    """Dropout and a dense prediction layer, for pooled backbone features.
+
+    Returned as layers, not a sub-model, so the assembled model has its
+    prediction layer at the top level, where Grad-CAM finds the logits.
+    """
     activation = "sigmoid" if n_outputs == 1 else "softmax"
-    return keras.Sequential(
-        [layers.Dropout(dropout, name="head_dropout"),
-         layers.Dense(n_outputs, activation=activation, name="prediction")],
-        name="head",
-    )
+    return [layers.Dropout(dropout, name="head_dropout"),
+            layers.Dense(n_outputs, activation=activation, name="prediction")]
+
+
+def stack(chain: list[keras.Layer], x):
+    """Apply layers one after another."""
+    for layer in chain:
+        x = layer(x)
+    return x
 
 
 def to_rgb_input(image_size: int, channels: int) -> tuple[keras.KerasTensor, keras.KerasTensor]:
@@ -111,18 +119,22 @@ def train_transfer(cfg, manifest: pd.DataFrame) -> tuple[keras.Model, pd.DataFra
     cached_features = {split: (activations(pooled, arrays(split, False), f"pooled ({split})")[0], y)
                        for split, (_, y) in cached.items()}
     predictor = head(n_outputs)
-    history_head = fit(predictor, *(batched(cached_features[s], s == "train") for s in ("train", "val")),
-                       task=cfg.task, epochs=cfg.epochs, learning_rate=cfg.learning_rate,
-                       patience=cfg.patience, class_weight=weights)
+    history_head = fit(keras.Sequential(predictor, name="head"), batched(cached_features["train"], True),
+                       batched(cached_features["val"], False), task=cfg.task, epochs=cfg.epochs,
+                       learning_rate=cfg.learning_rate, patience=cfg.patience, class_weight=weights)
 
     freeze_batch_norm(upper)
     tuned_input = keras.Input(upper.input.shape[1:], name="cached_activations")
-    stage_model = keras.Model(tuned_input, predictor(pool(upper(tuned_input))), name="top_stage")
+    stage_model = keras.Model(tuned_input, stack(predictor, pool(upper(tuned_input))), name="top_stage")
     history_tune = fit(stage_model, arrays("train", True), arrays("val", False), task=cfg.task,
                        epochs=cfg.epochs, learning_rate=cfg.learning_rate * FINE_TUNE_RATE_FACTOR,
                        patience=cfg.patience, class_weight=weights)
 
-    model = keras.Model(inputs, predictor(pool(upper(lower(rgb)))), name=f"{BACKBONE}_transfer")
+    assembled = keras.Model(inputs, stack(predictor, pool(upper(lower(rgb)))), name=f"{BACKBONE}_transfer")
+    # A fresh copy: its layers belong to this one graph only (not also to the stage models above),
+    # exactly like the model saved to disk, so tools that walk the graph see the same in both.
+    model = keras.models.clone_model(assembled)
+    model.set_weights(assembled.get_weights())
     history = pd.concat(
         [history_head.assign(stage="head"), history_tune.assign(stage="top stage")], ignore_index=True
     )

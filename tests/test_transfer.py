@@ -42,3 +42,5 @@ def test_transfer_training_end_to_end_gives_an_explainable_model(tiny_xrays, tmp
     heatmaps = explain.grad_cam(model, images)
     assert heatmaps.shape == (2, 64, 64)
     assert np.isfinite(heatmaps).all() and heatmaps.max() <= 1
+    assert model.layers[-1].name == "prediction", "the logits Grad-CAM explains sit at the top level"
+    assert np.allclose(explain.grad_cam(result.model, images), heatmaps, atol=1e-4), "fresh model = saved one"
