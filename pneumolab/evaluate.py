@@ -71,7 +71,7 @@ def metrics_at(y_true: ArrayLike, y_prob: ArrayLike, threshold: float = 0.5, *, 
     ``beta=2`` makes ``fbeta`` the F2 score, which values recall the way screening does.
     """
     y, p = _check(y_true, y_prob)
-    threshold = _check_threshold(threshold)
+    threshold = check_threshold(threshold)
     found = _evaluate(*_grouped(y, p, np.arange(y.size)[None]), threshold)
     tn, fp, fn, tp = (int(found[k][0]) for k in ("tn", "fp", "fn", "tp"))
     result = dict(threshold=threshold, beta=beta, n=int(y.size), prevalence=float(y.mean()),
@@ -123,10 +123,12 @@ def _check(y_true: ArrayLike, y_prob: ArrayLike) -> tuple[np.ndarray, np.ndarray
     return y.astype(np.int64), p
 
 
-def _check_threshold(threshold: float) -> float:
+def check_threshold(threshold: float) -> float:
+    """``threshold`` as a float in [0, 1] (both ends can be chosen on validation), or a ``ValueError``."""
+    threshold = float(threshold)
     if not 0 <= threshold <= 1:
         raise ValueError(f"A threshold must lie between 0 and 1, got {threshold}.")
-    return float(threshold)
+    return threshold
 
 
 # The computing core. Images are pooled by distinct probability (ascending), and
@@ -316,7 +318,7 @@ def bootstrap_distribution(
     shown. AUCs of resamples holding one class only are NaN.
     """
     y, p = _check(y_true, y_prob)
-    threshold = _check_threshold(threshold)
+    threshold = check_threshold(threshold)
     rows = np.random.default_rng(seed).integers(0, y.size, size=(n_boot, y.size))
     found = _evaluate(*_grouped(y, p, rows), threshold)
     return pd.DataFrame({name: found[name] for name in CI_METRICS})
@@ -339,7 +341,7 @@ def bootstrap_ci(
     if not 0 < level < 1:
         raise ValueError(f"level must lie between 0 and 1, got {level}.")
     y, p = _check(y_true, y_prob)
-    point = _evaluate(*_grouped(y, p, np.arange(y.size)[None]), _check_threshold(threshold))
+    point = _evaluate(*_grouped(y, p, np.arange(y.size)[None]), check_threshold(threshold))
     samples = bootstrap_distribution(y, p, threshold, n_boot=n_boot, seed=seed)
     tail = (1 - level) / 2
     bounds = samples.quantile([tail, 1 - tail]).T.set_axis(["low", "high"], axis=1)

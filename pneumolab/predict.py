@@ -25,6 +25,7 @@ import tensorflow as tf
 from PIL import Image
 
 from pneumolab import preprocess
+from pneumolab.evaluate import check_threshold
 
 #: Largest image accepted, in pixels: a large detector plate is about 3000 x 3000 (9 MP).
 MAX_PIXELS = 40_000_000
@@ -200,14 +201,6 @@ class Prediction:
         return replace(self, threshold=check_threshold(threshold))
 
 
-def check_threshold(threshold: float) -> float:
-    """``threshold`` as a float strictly between 0 and 1, or a ``ValueError`` that says so."""
-    threshold = float(threshold)
-    if not 0.0 < threshold < 1.0:
-        raise ValueError(f"The threshold must be between 0 and 1 (exclusive), got {threshold}.")
-    return threshold
-
-
 def confidence_phrase(probability: float, threshold: float) -> str:
     """How far the score is from the threshold, in words a class can discuss.
 
@@ -216,9 +209,10 @@ def confidence_phrase(probability: float, threshold: float) -> str:
     words describe the model's score, not a calibrated chance of disease.
     """
     if probability >= threshold:
-        side, distance = "pneumonia", (probability - threshold) / (1.0 - threshold)
+        side, room = "pneumonia", 1.0 - threshold
     else:
-        side, distance = "normal", (threshold - probability) / threshold
+        side, room = "normal", threshold
+    distance = abs(probability - threshold) / room if room else 1.0
     if distance < 0.2:
         return "uncertain: close to the threshold"
     if distance < 0.5:

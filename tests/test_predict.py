@@ -256,7 +256,7 @@ def test_threshold_relabels_without_running_the_model(loaded):
     assert given.threshold == 0.01 and given.label == "PNEUMONIA"
 
 
-@pytest.mark.parametrize("threshold", [0, 1, 1.5, -0.2])
+@pytest.mark.parametrize("threshold", [1.5, -0.2, float("nan")])
 def test_impossible_thresholds_are_refused(loaded, threshold):
     model, card = loaded
     with pytest.raises(ValueError, match="between 0 and 1"):
@@ -320,3 +320,11 @@ def test_cli_without_a_model_says_so_in_one_line(tmp_path, capsys):
     assert cli.main(["predict", "x.png", "--model", str(tmp_path / "nowhere")]) == 1
     err = capsys.readouterr().err
     assert "No trained model" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0])
+def test_thresholds_at_the_ends_chosen_on_validation_still_predict(threshold):
+    """choose_threshold may return 0 or 1 (e.g. when most validation scores saturate at 1.0)."""
+    assert predict.card_threshold({"threshold": threshold}) == threshold
+    for probability in (0.0, 0.5, 1.0):
+        assert predict.confidence_phrase(probability, threshold)
