@@ -241,9 +241,10 @@ def leakage_groups(manifest: pd.DataFrame) -> pd.Series:
     if "md5" not in manifest:
         return groups
     hashed = manifest.loc[manifest["md5"].astype(bool)]
-    for patients in hashed.groupby("md5")["patient"].unique():
-        if len(patients) > 1:
-            groups[groups.isin(patients)] = patients[0]
+    for rows in hashed.groupby("md5").groups.values():
+        linked = groups.loc[rows].unique()  # current groups, so chains of shared files merge too
+        if len(linked) > 1:
+            groups[groups.isin(linked)] = linked[0]
     return groups
 
 

@@ -116,3 +116,15 @@ def test_targets_for_each_task(messy_data):
     assert cause["person1_virus_2.png"] == 2
     with pytest.raises(ValueError, match="Unknown task"):
         data.targets(manifest, "colour")
+
+
+def test_patients_chained_by_shared_files_form_one_group():
+    """p1 and p2 share file A, p2 and p3 share file B: all three must stay on one side."""
+    manifest = pd.DataFrame({
+        "patient": ["p1", "p2", "p2", "p3", "p4"],
+        "md5": ["A", "A", "B", "B", "C"],
+    })
+    for order in (manifest, manifest.iloc[::-1]):
+        groups = data.leakage_groups(order)
+        assert groups[order["patient"].isin(["p1", "p2", "p3"])].nunique() == 1
+        assert groups[order["patient"] == "p4"].iloc[0] not in set(groups[order["patient"] != "p4"])
