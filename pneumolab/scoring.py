@@ -28,10 +28,18 @@ def predict_split(
     rows = data.usable(manifest.loc[manifest["split"] == split])
     if rows.empty:
         raise ValueError(f"The data set has no {split!r} images.")
+    recorded = card["data"]["images"].get(split)
+    if split == "val" and not card["data"].get("quick_subset") and recorded != len(rows):
+        raise ValueError(f"This data set gives a validation split of {len(rows)} images, the model card "
+                         f"{recorded}: it is not the data the model was trained on, so 'val' could hold "
+                         "training images.")
     spec = card["input"]
     dataset = make_dataset(rows, task=card["task"], image_size=spec["image_size"],
                            channels=spec["channels"], fit=spec["fit"])
     outputs, _ = models.predict_dataset(model, dataset, f"scoring {split}")
+    if len(outputs) != len(rows):
+        raise ValueError(f"{len(rows) - len(outputs)} {split} image(s) could not be decoded any more "
+                         "(changed since the manifest was built?); scores would not match their files.")
     if outputs.shape[1] == 1:
         return rows.assign(probability=outputs[:, 0])
     return rows.assign(**{f"p_{name}": outputs[:, i] for i, name in enumerate(card["classes"])})

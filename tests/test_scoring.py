@@ -1,0 +1,41 @@
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pneumolab import models, scoring
+
+
+@pytest.fixture
+def card():
+    return {"name": "probe", "task": "binary", "classes": ["NORMAL", "PNEUMONIA"],
+            "input": {"image_size": 32, "channels": 1, "fit": "squash", "scale": "0-255"},
+            "threshold": 0.5,
+            "data": {"images": {"train": 45, "val": 15, "test": 20}, "split_seed": 1234,
+                     "val_fraction": 0.25, "quick_subset": False}}
+
+
+def test_predictions_line_up_with_their_files(tiny_xrays, card):
+    scored = scoring.predict_split(models.scratch_cnn(image_size=32), card, "test", tiny_xrays)
+    assert len(scored) == 20 and scored["probability"].between(0, 1).all()
+
+
+def test_val_of_other_data_than_the_cards_is_refused(tiny_xrays, card):
+    card["data"]["images"]["val"] = 999
+    with pytest.raises(ValueError, match="not the data the model was trained on"):
+        scoring.predict_split(models.scratch_cnn(image_size=32), card, "val", tiny_xrays)
+
+
+def test_a_file_that_breaks_after_the_manifest_is_a_clear_error(tiny_xrays, card, tmp_path, monkeypatch):
+    root = shutil.copytree(tiny_xrays, tmp_path / "copy")
+    build = scoring.data.build_manifest
+
+    def build_then_break(data_dir):
+        manifest = build(data_dir)
+        victim = Path(manifest.loc[manifest["split"] == "test", "path"].iloc[0])
+        victim.write_bytes(victim.read_bytes()[:100])
+        return manifest
+
+    monkeypatch.setattr(scoring.data, "build_manifest", build_then_break)
+    with pytest.raises(ValueError, match="could not be decoded"):
+        scoring.predict_split(models.scratch_cnn(image_size=32), card, "test", root)
