@@ -19,16 +19,7 @@ from _report import report
 
 from pneumolab import models
 from pneumolab.scoring import score_model
-from pneumolab.train import TrainConfig, train
-
-
-def seconds_per_epoch(folder: Path) -> str:
-    """Mean seconds per epoch, per training stage (transfer: head and top-stage epochs differ 100x)."""
-    history = pd.read_csv(Path(folder) / models.HISTORY_FILE)
-    if "stage" not in history:
-        return f"{history['seconds'].mean():.1f}"
-    stages = history.groupby("stage", sort=False)["seconds"].mean()
-    return ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in stages.items())
+from pneumolab.train import TrainConfig, seconds_per_epoch, train
 
 
 def main() -> None:
@@ -53,7 +44,7 @@ def main() -> None:
         rows.append(dict(
             model=name, parameters=card["parameters"],
             epochs=card["training"]["epochs_run"],
-            s_per_epoch=seconds_per_epoch(folder),
+            s_per_epoch=seconds_per_epoch(pd.read_csv(Path(folder) / models.HISTORY_FILE)),
             total_s=card["training"]["seconds"],
             val_auc=card["validation"]["roc_auc"], threshold=card["threshold"],
             test_auc=test["roc_auc"], test_recall=test["recall"], test_specificity=test["specificity"],

@@ -183,6 +183,13 @@ def class_of(manifest: pd.DataFrame) -> pd.Series:
     return manifest["cause"].where(manifest["label"] == "PNEUMONIA", "normal")
 
 
+def n_outputs(task: str) -> int:
+    """Output units of a model for ``task``: one sigmoid for yes/no, one softmax unit per class otherwise."""
+    if task not in TASKS:
+        raise ValueError(f"Unknown task {task!r}; choose one of {sorted(TASKS)}.")
+    return 1 if task == "binary" else len(TASKS[task])
+
+
 def targets(manifest: pd.DataFrame, task: str = "binary") -> np.ndarray:
     """Integer class of each row for a learning task (see :data:`TASKS`)."""
     if task == "binary":
@@ -212,8 +219,9 @@ def carve_validation(
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}.")
+    if not 0 < val_fraction <= 0.5:
+        raise ValueError(f"val_fraction must be in (0, 0.5] (one fold of round(1 / val_fraction)), "
+                         f"got {val_fraction}.")
     result = manifest.copy()
     if "source_split" not in result:
         result["source_split"] = result["split"]

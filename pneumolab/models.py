@@ -30,11 +30,22 @@ CARD_FILE = "model_card.json"
 HISTORY_FILE = "history.csv"
 
 
-def _head(features, n_outputs: int, dropout: float):
-    """Dropout then a dense layer: one sigmoid unit for yes/no, softmax for several classes."""
-    features = layers.Dropout(dropout, name="head_dropout")(features)
+def head(n_outputs: int, dropout: float) -> list[keras.Layer]:
+    """Dropout then the prediction layer: one sigmoid unit for yes/no, softmax for several classes.
+
+    Returned as layers, not a sub-model, so every model keeps its prediction
+    layer at the top level, where Grad-CAM finds the logits.
+    """
     activation = "sigmoid" if n_outputs == 1 else "softmax"
-    return layers.Dense(n_outputs, activation=activation, name="prediction")(features)
+    return [layers.Dropout(dropout, name="head_dropout"),
+            layers.Dense(n_outputs, activation=activation, name="prediction")]
+
+
+def stack(chain: list[keras.Layer], x: keras.KerasTensor) -> keras.KerasTensor:
+    """Apply layers one after another."""
+    for layer in chain:
+        x = layer(x)
+    return x
 
 
 def scratch_cnn(
@@ -62,7 +73,7 @@ def scratch_cnn(
         if i < len(widths):
             x = layers.MaxPooling2D(name=f"block{i}_pool")(x)
     x = layers.GlobalAveragePooling2D(name="global_pool")(x)
-    return keras.Model(inputs, _head(x, n_outputs, dropout), name="scratch_cnn")
+    return keras.Model(inputs, stack(head(n_outputs, dropout), x), name="scratch_cnn")
 
 
 def _conv_bn_relu(x, filters: int, bn_momentum: float, *, name: str, strides: int = 1):

@@ -27,8 +27,12 @@ QUICK_PER_CLASS = 40
 #: Per-model defaults: the scratch CNN learns at 128 px gray; the ImageNet backbone wants 224.
 MODEL_DEFAULTS = {
     "scratch": dict(image_size=128, epochs=15, learning_rate=1e-3),
-    "transfer": dict(image_size=224, epochs=12, learning_rate=1e-3),
+    # Transfer learning trains on cached activations: the images never change, so no augmentation.
+    "transfer": dict(image_size=224, epochs=12, learning_rate=1e-3, augment=False),
 }
+
+#: Threshold rules a training run can apply on validation (those needing no costs; see evaluate.RULES).
+THRESHOLD_RULES = ("recall", "precision", "fbeta", "youden")
 
 
 @dataclass
@@ -59,10 +63,18 @@ class TrainConfig:
         return cls(model=model, **(MODEL_DEFAULTS[model] | chosen))
 
     def __post_init__(self) -> None:
+        """Refuse impossible settings now, not after minutes of training."""
         if self.quick:
             self.epochs = 1
         if self.task not in data.TASKS:
             raise ValueError(f"Unknown task {self.task!r}; choose one of {sorted(data.TASKS)}.")
+        if self.threshold_rule not in THRESHOLD_RULES:
+            raise ValueError(f"Unknown threshold rule {self.threshold_rule!r}; "
+                             f"choose one of {THRESHOLD_RULES}.")
+        if self.model == "transfer" and self.augment:
+            raise ValueError("The transfer model trains on cached activations and cannot augment its images.")
+        if not 0 < self.val_fraction <= 0.5:
+            raise ValueError(f"val_fraction must be in (0, 0.5], got {self.val_fraction}.")
 
 
 def class_weights(labels: np.ndarray) -> dict[int, float]:
@@ -125,7 +137,7 @@ def fit(
     every improving epoch, so an interrupted run loses nothing.
     """
     compile_for(model, task, learning_rate)
-    monitor, mode = ("val_auc", "max") if task == "binary" else ("val_loss", "min")
+    monitor, mode = monitored(task)
     progress = EpochProgress(epochs, f"training {model.name}")
     callbacks = [
         keras.callbacks.EarlyStopping(monitor, mode=mode, patience=patience, restore_best_weights=True),
@@ -197,8 +209,7 @@ def train(cfg: TrainConfig, data_dir: str | Path | None = None, out: str | Path 
     manifest = training_frames(cfg, root)
     pipelines = datasets(cfg, manifest)
     if cfg.model == "scratch":
-        n_outputs = 1 if cfg.task == "binary" else len(data.TASKS[cfg.task])
-        model = models.scratch_cnn(cfg.image_size, cfg.channels, n_outputs)
+        model = models.scratch_cnn(cfg.image_size, cfg.channels, data.n_outputs(cfg.task))
         train_rows = data.usable(manifest.loc[manifest["split"] == "train"])
         checkpoint = Path(out) / models.MODEL_FILE if out else None
         if checkpoint:
@@ -233,12 +244,21 @@ def validation_summary(cfg: TrainConfig, labels: np.ndarray, probabilities: np.n
     return choice.threshold, evaluate.report(labels, probabilities, choice.threshold, ci=False)
 
 
+def seconds_per_epoch(history: pd.DataFrame) -> float | dict[str, float]:
+    """Mean seconds per epoch; per stage when training had stages (transfer: 0.4 s vs 40 s)."""
+    if "stage" not in history:
+        return round(float(history["seconds"].mean()), 1)
+    return {stage: round(float(seconds), 1)
+            for stage, seconds in history.groupby("stage", sort=False)["seconds"].mean().items()}
+
+
 def model_card(cfg: TrainConfig, root: Path, manifest: pd.DataFrame, model: keras.Model,
                history: pd.DataFrame, threshold: float | None, validation: dict, seconds: float) -> dict:
     """What a reader needs to trust or reproduce the model: data, split, threshold, metrics, versions."""
     used = data.usable(manifest)
     monitor, mode = monitored(cfg.task)
-    best = history[monitor].idxmax() if mode == "max" else history[monitor].idxmin()
+    final = history[history["stage"] == history["stage"].iloc[-1]] if "stage" in history else history
+    best = final[monitor].idxmax() if mode == "max" else final[monitor].idxmin()
     return dict(
         name=model.name,
         task=cfg.task,
@@ -259,7 +279,7 @@ def model_card(cfg: TrainConfig, root: Path, manifest: pd.DataFrame, model: kera
             epochs_run=len(history),
             best_epoch=int(history.loc[best, "epoch"]),
             seconds=round(seconds, 1),
-            seconds_per_epoch=round(float(history["seconds"].mean()), 1),
+            seconds_per_epoch=seconds_per_epoch(history),
         ),
         parameters=int(model.count_params()),
         validation=validation,

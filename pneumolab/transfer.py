@@ -28,6 +28,7 @@ from pneumolab.pipeline import make_dataset
 BACKBONE = "efficientnet_lite0"
 SPLIT_AFTER = "stage5_out"
 FINE_TUNE_RATE_FACTOR = 0.1
+HEAD_DROPOUT = 0.2
 
 
 def split_backbone(backbone: keras.Model, after: str = SPLIT_AFTER) -> tuple[keras.Model, keras.Model]:
@@ -56,24 +57,6 @@ def activations(
     return outputs.astype(np.float16), labels
 
 
-def head(n_outputs: int, dropout: float = 0.2) -> list[keras.Layer]:
-    """Dropout and a dense prediction layer, for pooled backbone features.
-
-    Returned as layers, not a sub-model, so the assembled model has its
-    prediction layer at the top level, where Grad-CAM finds the logits.
-    """
-    activation = "sigmoid" if n_outputs == 1 else "softmax"
-    return [layers.Dropout(dropout, name="head_dropout"),
-            layers.Dense(n_outputs, activation=activation, name="prediction")]
-
-
-def stack(chain: list[keras.Layer], x):
-    """Apply layers one after another."""
-    for layer in chain:
-        x = layer(x)
-    return x
-
-
 def to_rgb_input(image_size: int, channels: int) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     """An input for the kit's images, repeated to three channels for an ImageNet backbone when gray."""
     inputs = keras.Input((image_size, image_size, channels), name="image")
@@ -90,7 +73,6 @@ def train_transfer(cfg, manifest: pd.DataFrame) -> tuple[keras.Model, pd.DataFra
     """Features once, then the head, then the top stage: returns the assembled model and its history."""
     from pneumolab.train import class_weights, fit
 
-    n_outputs = 1 if cfg.task == "binary" else len(data.TASKS[cfg.task])
     backbone = backbones.backbone(BACKBONE, (cfg.image_size, cfg.image_size, 3), weights="imagenet")
     lower, upper = split_backbone(backbone)
     lower.trainable = False
@@ -118,19 +100,21 @@ def train_transfer(cfg, manifest: pd.DataFrame) -> tuple[keras.Model, pd.DataFra
     pooled = keras.Sequential([upper, pool], name="pooled_features")
     cached_features = {split: (activations(pooled, arrays(split, False), f"pooled ({split})")[0], y)
                        for split, (_, y) in cached.items()}
-    predictor = head(n_outputs)
+    predictor = models.head(data.n_outputs(cfg.task), dropout=HEAD_DROPOUT)
     history_head = fit(keras.Sequential(predictor, name="head"), batched(cached_features["train"], True),
                        batched(cached_features["val"], False), task=cfg.task, epochs=cfg.epochs,
                        learning_rate=cfg.learning_rate, patience=cfg.patience, class_weight=weights)
 
     freeze_batch_norm(upper)
     tuned_input = keras.Input(upper.input.shape[1:], name="cached_activations")
-    stage_model = keras.Model(tuned_input, stack(predictor, pool(upper(tuned_input))), name="top_stage")
+    tuned = models.stack(predictor, pool(upper(tuned_input)))
+    stage_model = keras.Model(tuned_input, tuned, name="top_stage")
     history_tune = fit(stage_model, arrays("train", True), arrays("val", False), task=cfg.task,
                        epochs=cfg.epochs, learning_rate=cfg.learning_rate * FINE_TUNE_RATE_FACTOR,
                        patience=cfg.patience, class_weight=weights)
 
-    assembled = keras.Model(inputs, stack(predictor, pool(upper(lower(rgb)))), name=f"{BACKBONE}_transfer")
+    prediction = models.stack(predictor, pool(upper(lower(rgb))))
+    assembled = keras.Model(inputs, prediction, name=f"{BACKBONE}_transfer")
     # A fresh copy: its layers belong to this one graph only (not also to the stage models above),
     # exactly like the model saved to disk, so tools that walk the graph see the same in both.
     model = keras.models.clone_model(assembled)

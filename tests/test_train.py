@@ -27,11 +27,18 @@ def test_scratch_cnn_shapes(n_outputs, activation_sum):
     assert 300_000 < models.scratch_cnn().count_params() < 500_000
 
 
-def test_unknown_model_or_task_is_refused():
+def test_impossible_settings_are_refused_before_any_training():
     with pytest.raises(ValueError, match="Unknown model"):
         TrainConfig.for_model("resnet9000")
     with pytest.raises(ValueError, match="Unknown task"):
         TrainConfig(task="colour")
+    with pytest.raises(ValueError, match="Unknown threshold rule"):
+        TrainConfig(threshold_rule="cost")
+    with pytest.raises(ValueError, match="cannot augment"):
+        TrainConfig.for_model("transfer", augment=True)
+    with pytest.raises(ValueError, match="val_fraction"):
+        TrainConfig(val_fraction=0.7)
+    assert TrainConfig.for_model("transfer").augment is False
 
 
 def test_scratch_training_writes_a_reloadable_model_with_its_card(tiny_xrays, tmp_path):

@@ -34,6 +34,9 @@ def test_transfer_training_end_to_end_gives_an_explainable_model(tiny_xrays, tmp
     result = train(cfg, tiny_xrays, tmp_path / "transfer")
 
     assert list(result.history["stage"].unique()) == ["head", "top stage"]
+    assert set(result.card["training"]["seconds_per_epoch"]) == {"head", "top stage"}
+    best = result.card["training"]["best_epoch"]
+    assert result.history.loc[result.history["epoch"] == best, "stage"].item() == "top stage"
     assert result.card["input"]["image_size"] == 64
     assert 0 <= result.card["threshold"] <= 1
     model, _ = models.load(tmp_path / "transfer")
