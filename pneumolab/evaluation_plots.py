@@ -97,7 +97,7 @@ def plot_threshold_sweep(
         values = sweep[name].where(flagged) if name == "precision" else sweep[name]
         ax.plot(sweep["threshold"], values, drawstyle="steps-pre", label=name)
     if threshold is not None:
-        ax.axvline(threshold, color="black", ls="--", label=f"chosen threshold {threshold:.2f}",
+        ax.axvline(threshold, color="black", ls="--", label=f"chosen threshold {threshold:.3f}",
                    gid="chosen-threshold")
     ax.set(xlabel="threshold (predict pneumonia when probability >= threshold)", ylabel="value",
            xlim=(0, 1), ylim=(-0.01, 1.01), title="Threshold sweep")
@@ -148,7 +148,7 @@ def plot_errors(scored: pd.DataFrame, threshold: float, kind: str = "false alarm
     for ax, row in zip(axes.ravel(), picked.itertuples(), strict=False):
         ax.imshow(read_gray(row.path), cmap="gray")
         ax.set_title(f"P(pneumonia) = {row.probability:.2f}", fontsize=8)
-    figure.suptitle(f"{len(errors)} {kind}s at threshold {threshold:.2f} (showing {len(picked)})")
+    figure.suptitle(f"{len(errors)} {kind}s at threshold {threshold:.3f} (showing {len(picked)})")
     figure.tight_layout()
     return figure
 
@@ -158,8 +158,8 @@ def threshold_explorer(y_true: ArrayLike, y_prob: ArrayLike, threshold: float = 
     the ROC and PR curves follow it. Returns an ``ipywidgets.VBox``."""
     import ipywidgets as widgets
 
-    slider = widgets.FloatSlider(value=threshold, min=0.0, max=1.0, step=0.01, description="threshold",
-                                 readout_format=".2f", continuous_update=False)
+    slider = widgets.FloatSlider(value=threshold, min=0.0, max=1.0, step=0.001, description="threshold",
+                                 readout_format=".3f", continuous_update=False)
     return _panel(y_true, y_prob, slider, float)
 
 
@@ -221,7 +221,7 @@ def _draw_confusion(ax: Axes, metrics: dict) -> Figure:
     sns.heatmap(shares, annot=np.array(text), fmt="", cmap="Blues", vmin=0, vmax=1, cbar=False,
                 xticklabels=LABELS, yticklabels=LABELS, ax=ax)
     ax.set(xlabel="predicted", ylabel="true",
-           title=f"Confusion matrix at threshold {metrics['threshold']:.2f}")
+           title=f"Confusion matrix at threshold {metrics['threshold']:.3f}")
     return ax.figure
 
 
@@ -242,7 +242,7 @@ def _models(y_prob: Probabilities, threshold: Thresholds, label: str | None) -> 
 def _mark(ax: Axes, x: float, y: float, threshold: float, color: str) -> None:
     ax.plot([x], [y], ls="", marker="o", markersize=9, color=color, markeredgecolor="black",
             gid=OPERATING_POINT, label="_operating point")
-    ax.annotate(f"t = {threshold:.2f}", (x, y), xytext=(7, -14), textcoords="offset points", fontsize=9)
+    ax.annotate(f"t = {threshold:.3f}", (x, y), xytext=(7, -14), textcoords="offset points", fontsize=9)
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float] = (5, 5)) -> Axes:

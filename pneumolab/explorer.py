@@ -197,7 +197,9 @@ def explorer(examples: Mapping[str, np.ndarray]) -> widgets.Widget:
 
     def update(_change: object = None) -> None:
         key = (size.value, clip.value, radius.value)
-        steps = steps_cache.setdefault(key, image_steps(*key))
+        if key not in steps_cache:
+            steps_cache[key] = image_steps(*key)
+        steps = steps_cache[key]
         image = examples[picker.value]
         chain = [box.value for box in chosen if box.value != "none"]
         result = apply_chain(image, chain, normalization.value, steps)
