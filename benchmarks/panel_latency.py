@@ -1,10 +1,9 @@
 """Panel latency: upload to answer (read, predict, Grad-CAM) for a 2000x2000 gray JPEG, and start-up
 time from ``pneumolab panel`` to the first rendered page in Chromium.
 
-    python benchmarks/panel_latency.py [--data DIR] [--repeats N] [--no-browser]
+    python benchmarks/panel_latency.py [--model DIR|reference] [--data DIR] [--repeats N] [--no-browser]
 
-Uses the reference model when it ships; until then two untrained stand-ins of the course's sizes
-(weights do not change the cost): the scratch CNN at 128 px gray and EfficientNet-Lite0 at 224 px RGB.
+Measures the model the panel serves by default (the shipped reference) unless told another.
 """
 
 from __future__ import annotations
@@ -23,11 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import ipywidgets as widgets
-import keras
 from _report import report
 from PIL import Image
 
-from pneumolab import backbones, data, models, transfer
+from pneumolab import data, models
 from pneumolab.panel import Panel
 from pneumolab.predict import predict_images, read_image
 
@@ -36,26 +34,6 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--disable-component-update", "--no-first-run", "--disable-sync"]
 SIDE = 2000
 TARGET_MS = 500
-
-
-def card_for(name: str, image_size: int, channels: int) -> dict:
-    return {"name": name, "task": "binary", "classes": ["NORMAL", "PNEUMONIA"], "threshold": 0.5,
-            "input": {"image_size": image_size, "channels": channels, "fit": "squash", "scale": "0-255"}}
-
-
-def candidate_models(workdir: Path) -> list[tuple[str, Path]]:
-    """The reference model, or untrained stand-ins saved to ``workdir``: (description, folder)."""
-    if (models.REFERENCE_DIR / models.CARD_FILE).is_file():
-        return [("reference", models.REFERENCE_DIR)]
-    scratch = models.scratch_cnn(image_size=128)
-    inputs = keras.Input((224, 224, 3), name="image")
-    lite0 = backbones.backbone(transfer.BACKBONE, (224, 224, 3), weights=None)
-    pooled = keras.layers.GlobalAveragePooling2D(name="global_pool")(lite0(inputs))
-    lite = keras.Model(inputs, transfer.head(1)(pooled), name="efficientnet_lite0_transfer")
-    return [
-        ("stand-in: scratch CNN", models.save(scratch, workdir / "scratch", card_for("scratch_cnn", 128, 1))),
-        ("stand-in: Lite0", models.save(lite, workdir / "lite0", card_for(lite.name, 224, 3))),
-    ]
 
 
 def big_xray(data_dir: str | None) -> bytes:
@@ -159,6 +137,7 @@ def upload_seconds(page, image: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="reference", help="model folder or 'reference'")
     parser.add_argument("--data", help="data folder (default: $PNEUMOLAB_DATA)")
     parser.add_argument("--repeats", type=int, default=10, help="timed runs per kernel step (median kept)")
     parser.add_argument("--no-browser", action="store_true", help="skip the Voila + Chromium start-up timing")
@@ -168,15 +147,15 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="panel-latency-") as scratch:
         workdir = Path(scratch)
-        for description, folder in candidate_models(workdir):
-            card = models.load_card(folder)
-            spec = card["input"]
-            shape = f"{spec['image_size']} px {'gray' if spec['channels'] == 1 else 'RGB'}"
-            steps = kernel_steps(folder, content, args.repeats)
-            if not args.no_browser and CHROMIUM.exists():
-                steps |= browser_steps(folder, content, workdir)
-            rows += [dict(model=description, name=card["name"], input=shape, step=step, ms=ms)
-                     for step, ms in steps.items()]
+        folder = models.resolve(args.model)
+        card = models.load_card(folder)
+        spec = card["input"]
+        shape = f"{spec['image_size']} px {'gray' if spec['channels'] == 1 else 'RGB'}"
+        steps = kernel_steps(folder, content, args.repeats)
+        if not args.no_browser and CHROMIUM.exists():
+            steps |= browser_steps(folder, content, workdir)
+        rows += [dict(model=args.model, name=card["name"], input=shape, step=step, ms=ms)
+                 for step, ms in steps.items()]
     report("panel_latency", rows, image=f"{SIDE}x{SIDE} gray JPEG, {len(content) / 1e6:.1f} MB",
            target_ms=TARGET_MS)
     kernel = [r for r in rows if r["step"] == "panel upload to answer (kernel)"]
