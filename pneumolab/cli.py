@@ -178,12 +178,11 @@ def _panel(args: argparse.Namespace) -> int:
 
 
 def _with_interval(value: float | None, bounds: list | None) -> str:
-    """``0.954 [0.935, 0.971]``, or the value alone when there is no interval (or no value)."""
-    if value is None:
-        return "undefined"
-    if not bounds or bounds[0] is None:
-        return f"{value:.3f}"
-    return f"{value:.3f} [{bounds[0]:.3f}, {bounds[1]:.3f}]"
+    """``0.954 [0.935, 0.971]``; the value alone when the report has no interval."""
+    from pneumolab.evaluate import interval_text
+
+    shown = "undefined" if value is None else f"{value:.3f}"
+    return f"{shown} {interval_text(bounds)}" if bounds else shown
 
 
 def build_parser() -> argparse.ArgumentParser:

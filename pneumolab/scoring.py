@@ -81,7 +81,7 @@ def comparison(folders: dict[str, str | Path], split: str = "test", data_dir: st
         for metric in ("roc_auc", "recall", "specificity", "precision", "f1"):
             row[f"{split} {metric}"] = scored[metric]
             if scored.get("ci"):
-                low, high = scored["ci"][metric]
-                row[f"{split} {metric} 95% CI"] = f"[{low:.3f}, {high:.3f}]"
+                interval = evaluate.interval_text(scored["ci"][metric])
+                row[f"{split} {metric} {scored['ci_level']:.0%} CI"] = interval
         rows[name] = row
     return pd.DataFrame(rows).T
