@@ -12,6 +12,7 @@ import argparse
 import datetime
 import io
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -29,7 +30,8 @@ from pneumolab import data, models
 from pneumolab.panel import Panel
 from pneumolab.predict import predict_images, read_image
 
-CHROMIUM = Path("/usr/bin/chromium")
+#: Debian's Chromium (never a browser download); PNEUMOLAB_CHROMIUM names another.
+CHROMIUM = Path(os.environ.get("PNEUMOLAB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run", "--disable-sync"]
 SIDE = 2000
