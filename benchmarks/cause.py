@@ -17,7 +17,7 @@ from pathlib import Path
 
 from _report import report
 
-from pneumolab import data, evaluate, models
+from pneumolab import data, evaluate, models, multiclass
 from pneumolab.scoring import predict_split
 from pneumolab.train import TrainConfig, train
 
@@ -48,13 +48,13 @@ def main() -> None:
 
     test = predict_split(model, card, "test", args.data)
     y_test = data.targets(test, "cause")
-    three = evaluate.multiclass_report(y_test, probabilities(test, card), classes)
+    three = multiclass.multiclass_report(y_test, probabilities(test, card), classes)
 
     val = predict_split(model, card, "val", args.data)
     question = dict(classes=classes, positive="virus", negative="bacteria")
-    y_val, s_val = evaluate.pair_scores(data.targets(val, "cause"), probabilities(val, card), **question)
+    y_val, s_val = multiclass.pair_scores(data.targets(val, "cause"), probabilities(val, card), **question)
     threshold = evaluate.choose_threshold(y_val, s_val, "youden").threshold
-    pair = evaluate.report(*evaluate.pair_scores(y_test, probabilities(test, card), **question), threshold)
+    pair = evaluate.report(*multiclass.pair_scores(y_test, probabilities(test, card), **question), threshold)
 
     rows = [_row(f"{name} vs the rest", scores, scores["support"], three["ci"]["per_class"][name]["roc_auc"])
             for name, scores in three["per_class"].items()]

@@ -18,6 +18,9 @@ Corner cases have fixed answers, so no number is ever left undefined by accident
   and in ROC AUC a tie between a pneumonia and a normal image counts one half;
 * thresholds 0 and 1 are allowed: 0 calls every image pneumonia, 1 only those at
   probability exactly 1.
+
+A model of several classes (normal, bacteria, virus) is judged in
+:mod:`pneumolab.multiclass`, on the same computing core.
 """
 
 from __future__ import annotations
@@ -72,12 +75,12 @@ def metrics_at(y_true: ArrayLike, y_prob: ArrayLike, threshold: float = 0.5, *, 
     """
     y, p = _check(y_true, y_prob)
     threshold = check_threshold(threshold)
-    found = _evaluate(*_grouped(y, p, np.arange(y.size)[None]), threshold)
+    found = _evaluate(*grouped_counts(y, p, np.arange(y.size)[None]), threshold)
     tn, fp, fn, tp = (int(found[k][0]) for k in ("tn", "fp", "fn", "tp"))
     result = dict(threshold=threshold, beta=beta, n=int(y.size), prevalence=float(y.mean()),
                   confusion_matrix=np.array([[tn, fp], [fn, tp]]))
     result |= {name: float(found[name][0]) for name in CI_METRICS}
-    result["fbeta"] = float(_fbeta(tp, fp, fn, beta))
+    result["fbeta"] = float(fbeta_from_counts(tp, fp, fn, beta))
     result["notes"] = _notes(tn, fp, fn, tp)
     undefined = [f"{k}: {result['notes'][k]}" for k in ("roc_auc", "pr_auc") if math.isnan(result[k])]
     if undefined:
@@ -135,10 +138,14 @@ def check_threshold(threshold: float) -> float:
 # each row of ``pos``/``neg`` says how many pneumonia/normal images of one sample
 # sit at each probability. The plain data set is one row of ones; a bootstrap
 # resample is a row of counts. So point estimates, threshold sweeps and
-# bootstraps share one exact, vectorized computation.
+# bootstraps share one exact, vectorized computation. ``grouped_counts``,
+# ``ranking_scores``, ``fbeta_from_counts`` and ``safe_ratio`` are public because
+# :mod:`pneumolab.multiclass` scores each class one-vs-rest with the same core.
 
 
-def _grouped(y: np.ndarray, p: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def grouped_counts(
+    y: np.ndarray, p: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct probabilities and the pneumonia/normal counts at each, for each row of image indices."""
     values, group = np.unique(p, return_inverse=True)
     n_rows, n_groups = rows.shape[0], values.size
@@ -160,40 +167,42 @@ def _counts(values: np.ndarray, pos: np.ndarray, neg: np.ndarray, thresholds: np
 
 def _rates(tn: np.ndarray, fp: np.ndarray, fn: np.ndarray, tp: np.ndarray) -> dict:
     return dict(
-        accuracy=_ratio(tp + tn, tp + tn + fp + fn),
-        recall=_ratio(tp, tp + fn),
-        precision=_ratio(tp, tp + fp),
-        specificity=_ratio(tn, tn + fp),
-        f1=_fbeta(tp, fp, fn, 1.0),
+        accuracy=safe_ratio(tp + tn, tp + tn + fp + fn),
+        recall=safe_ratio(tp, tp + fn),
+        precision=safe_ratio(tp, tp + fp),
+        specificity=safe_ratio(tn, tn + fp),
+        f1=fbeta_from_counts(tp, fp, fn, 1.0),
     )
 
 
-def _fbeta(tp: ArrayLike, fp: ArrayLike, fn: ArrayLike, beta: float) -> np.ndarray:
+def fbeta_from_counts(tp: ArrayLike, fp: ArrayLike, fn: ArrayLike, beta: float) -> np.ndarray:
+    """F-beta from counts, elementwise (0.0 when ``TP = 0``), so stacks of resamples are scored at once."""
     tp, fp, fn = (np.asarray(a, dtype=float) for a in (tp, fp, fn))
     weight = beta**2
-    return _ratio((1 + weight) * tp, (1 + weight) * tp + weight * fn + fp)
+    return safe_ratio((1 + weight) * tp, (1 + weight) * tp + weight * fn + fp)
 
 
-def _ratio(num: ArrayLike, den: ArrayLike, empty: float = 0.0) -> np.ndarray:
+def safe_ratio(num: ArrayLike, den: ArrayLike, empty: float = 0.0) -> np.ndarray:
+    """``num / den`` elementwise, ``empty`` where ``den`` is 0: a ratio with nothing to count is defined."""
     num, den = np.broadcast_arrays(np.asarray(num, dtype=float), np.asarray(den, dtype=float))
     return np.divide(num, den, out=np.full(num.shape, empty), where=den > 0)
 
 
-def _ranking(values: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> dict:
+def ranking_scores(values: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> dict:
     """ROC AUC (rank form, ties count half), average precision and Brier score of every row."""
     n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
     neg_below = np.cumsum(neg, axis=1) - neg
-    roc_auc = _ratio((pos * (neg_below + 0.5 * neg)).sum(axis=1), n_pos * n_neg, empty=np.nan)
+    roc_auc = safe_ratio((pos * (neg_below + 0.5 * neg)).sum(axis=1), n_pos * n_neg, empty=np.nan)
     pos_down, neg_down = pos[:, ::-1], neg[:, ::-1]
-    precision = _ratio(np.cumsum(pos_down, axis=1), np.cumsum(pos_down + neg_down, axis=1))
-    pr_auc = _ratio((pos_down * precision).sum(axis=1), n_pos, empty=np.nan)
+    precision = safe_ratio(np.cumsum(pos_down, axis=1), np.cumsum(pos_down + neg_down, axis=1))
+    pr_auc = safe_ratio((pos_down * precision).sum(axis=1), n_pos, empty=np.nan)
     squared_error = (pos * (1 - values) ** 2 + neg * values**2).sum(axis=1)
     return dict(roc_auc=roc_auc, pr_auc=pr_auc, brier=squared_error / (n_pos + n_neg))
 
 
 def _evaluate(values: np.ndarray, pos: np.ndarray, neg: np.ndarray, threshold: float) -> dict:
     counts = {k: v[:, 0] for k, v in _counts(values, pos, neg, np.array([threshold])).items()}
-    return counts | _rates(**counts) | _ranking(values, pos, neg)
+    return counts | _rates(**counts) | ranking_scores(values, pos, neg)
 
 
 # ---------------------------------------------------------------- choosing the threshold
@@ -208,7 +217,7 @@ def threshold_sweep(y_true: ArrayLike, y_prob: ArrayLike) -> pd.DataFrame:
     recall, precision, specificity, f1``.
     """
     y, p = _check(y_true, y_prob)
-    values, pos, neg = _grouped(y, p, np.arange(y.size)[None])
+    values, pos, neg = grouped_counts(y, p, np.arange(y.size)[None])
     thresholds = np.unique(np.concatenate([[0.0], values, [1.0]]))
     counts = {k: v[0].astype(int) for k, v in _counts(values, pos, neg, thresholds).items()}
     return pd.DataFrame(dict(threshold=thresholds, **counts, **_rates(**counts)))
@@ -251,7 +260,7 @@ def _rule_precision(sweep: pd.DataFrame, *, target: float) -> tuple[pd.Series, p
 
 
 def _rule_fbeta(sweep: pd.DataFrame, *, beta: float = 1.0) -> tuple[pd.Series, pd.Series]:
-    score = pd.Series(_fbeta(sweep["tp"], sweep["fp"], sweep["fn"], beta), index=sweep.index)
+    score = pd.Series(fbeta_from_counts(sweep["tp"], sweep["fp"], sweep["fn"], beta), index=sweep.index)
     return _everywhere(sweep), score
 
 
@@ -320,7 +329,7 @@ def bootstrap_distribution(
     y, p = _check(y_true, y_prob)
     threshold = check_threshold(threshold)
     rows = np.random.default_rng(seed).integers(0, y.size, size=(n_boot, y.size))
-    found = _evaluate(*_grouped(y, p, rows), threshold)
+    found = _evaluate(*grouped_counts(y, p, rows), threshold)
     return pd.DataFrame({name: found[name] for name in CI_METRICS})
 
 
@@ -341,7 +350,7 @@ def bootstrap_ci(
     if not 0 < level < 1:
         raise ValueError(f"level must lie between 0 and 1, got {level}.")
     y, p = _check(y_true, y_prob)
-    point = _evaluate(*_grouped(y, p, np.arange(y.size)[None]), check_threshold(threshold))
+    point = _evaluate(*grouped_counts(y, p, np.arange(y.size)[None]), check_threshold(threshold))
     samples = bootstrap_distribution(y, p, threshold, n_boot=n_boot, seed=seed)
     tail = (1 - level) / 2
     bounds = samples.quantile([tail, 1 - tail]).T.set_axis(["low", "high"], axis=1)
@@ -455,83 +464,7 @@ def report(
         bounds = bootstrap_ci(y_true, y_prob, threshold, n_boot=n_boot, level=level, seed=seed)
         result["ci"] = {name: [row.low, row.high] for name, row in bounds.iterrows()}
         result["ci_level"] = level
-    return _plain(result)
-
-
-def multiclass_report(
-    y_true: ArrayLike,
-    y_prob: ArrayLike,
-    classes: Sequence[str],
-    *,
-    ci: bool = True,
-    n_boot: int = 2000,
-    level: float = 0.95,
-    seed: int = config.SEED,
-) -> dict:
-    """The verdict for a task of several classes (normal, bacteria, virus), ready for ``json.dumps``.
-
-    ``y_true`` holds class indices and ``y_prob`` one column of probabilities per
-    class; the predicted class is the most probable one. Keys: ``classes, n,
-    accuracy, macro_f1, macro_roc_auc, per_class`` (name -> ``recall, precision,
-    f1, roc_auc, support``), ``confusion_matrix`` (rows true, columns predicted),
-    ``ci`` and ``ci_level``. ``roc_auc`` is one-vs-rest: the chance that an image
-    of the class gets a higher probability of that class than an image of any
-    other class; it is None for a class absent from ``y_true``. ``ci`` holds
-    percentile bootstrap intervals ``[low, high]`` of ``accuracy, macro_f1,
-    macro_roc_auc`` and, under ``per_class``, of each class's ``recall,
-    precision, f1, roc_auc``; with ``ci=False`` it is None.
-    """
-    y, probs = np.asarray(y_true), np.asarray(y_prob, dtype=float)
-    k = len(classes)
-    if probs.shape != (y.size, k) or y.size == 0:
-        raise ValueError(f"Expected y_prob of shape ({y.size}, {k}) for {k} classes, got {probs.shape}.")
-    if not np.isin(y, range(k)).all():
-        raise ValueError(f"y_true must hold class indices 0 to {k - 1}.")
-    y = y.astype(np.int64)
-    found = _multiclass_scores(y, probs, np.arange(y.size)[None])
-    scores = {name: values[0] for name, values in found.items()}
-    result = dict(classes=list(classes), n=y.size, accuracy=scores["accuracy"], macro_f1=scores["macro_f1"],
-                  macro_roc_auc=scores["macro_roc_auc"])
-    result["per_class"] = {
-        name: {key: scores[key][i] for key in ("recall", "precision", "f1", "roc_auc", "support")}
-        for i, name in enumerate(classes)
-    }
-    result["confusion_matrix"] = scores["confusion_matrix"]
-    result["ci"] = result["ci_level"] = None
-    if ci:
-        rows = np.random.default_rng(seed).integers(0, y.size, size=(n_boot, y.size))
-        samples = _multiclass_scores(y, probs, rows)
-        tail = (1 - level) / 2
-
-        def interval(values: np.ndarray) -> np.ndarray:
-            """Percentiles per column, skipping resamples where a score is undefined (NaN)."""
-            return pd.DataFrame(values).quantile([tail, 1 - tail]).to_numpy().T
-
-        result["ci"] = {name: interval(samples[name][:, None])[0]
-                        for name in ("accuracy", "macro_f1", "macro_roc_auc")}
-        per_class = {key: interval(samples[key]) for key in ("recall", "precision", "f1", "roc_auc")}
-        result["ci"]["per_class"] = {name: {key: bounds[i] for key, bounds in per_class.items()}
-                                     for i, name in enumerate(classes)}
-        result["ci_level"] = level
-    return _plain(result)
-
-
-def multiclass_table(report: dict) -> pd.DataFrame:
-    """The per-class part of a :func:`multiclass_report` as a table, one row per class.
-
-    Columns ``support, recall, precision, f1, roc_auc``, each score followed by
-    its ``95% CI`` (as text ``[low, high]``) when the report has intervals.
-    """
-    rows = {}
-    for name, scores in report["per_class"].items():
-        row = {"support": scores["support"]}
-        for metric in ("recall", "precision", "f1", "roc_auc"):
-            row[metric] = scores[metric]
-            if report["ci"]:
-                low, high = report["ci"]["per_class"][name][metric]
-                row[f"{metric} {report['ci_level']:.0%} CI"] = interval_text((low, high))
-        rows[name] = row
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("class")
+    return json_ready(result)
 
 
 def interval_text(bounds: Sequence[float | None]) -> str:
@@ -540,69 +473,12 @@ def interval_text(bounds: Sequence[float | None]) -> str:
     return "undefined" if low is None or high is None else f"[{low:.3f}, {high:.3f}]"
 
 
-def _multiclass_scores(y: np.ndarray, probs: np.ndarray, rows: np.ndarray) -> dict:
-    """Confusion matrices and scores of each row of image indices (one row: the data set; more: resamples)."""
-    k = probs.shape[1]
-    matrices = _confusions(y, probs.argmax(axis=1), k, rows)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of a resample without any defined AUC
-        auc = np.stack([_ranking(*_grouped((y == c).astype(np.int64), probs[:, c], rows))["roc_auc"]
-                        for c in range(k)], axis=1)
-        macro_auc = np.nanmean(auc, axis=1)
-    return _class_scores(matrices) | dict(confusion_matrix=matrices, roc_auc=auc, macro_roc_auc=macro_auc)
-
-
-def pair_scores(
-    y_true: ArrayLike, y_prob: ArrayLike, classes: Sequence[str], *, positive: str, negative: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """A yes/no question between two classes of a multi-class model: labels and scores of their images.
-
-    Keeps the images whose true class is ``positive`` or ``negative`` (label 1
-    and 0) and scores each by ``p_positive / (p_positive + p_negative)``: the
-    model's probability of ``positive`` given that it is one of the two (0.5
-    when the model gives both 0). Among pneumonia images, ``positive="virus",
-    negative="bacteria"`` asks "viral or bacterial?", comparable to a model
-    trained on that question alone; the scores feed :func:`choose_threshold`
-    and :func:`report` like any probability.
-    """
-    y, probs = np.asarray(y_true), np.asarray(y_prob, dtype=float)
-    names = list(classes)
-    if probs.ndim != 2 or probs.shape != (y.size, len(names)):
-        raise ValueError(f"Expected y_prob of shape ({y.size}, {len(names)}), got {probs.shape}.")
-    for name in (positive, negative):
-        if name not in names:
-            raise ValueError(f"{name!r} is not one of the classes {names}.")
-    pos, neg = names.index(positive), names.index(negative)
-    if pos == neg:
-        raise ValueError("positive and negative must be two different classes.")
-    kept = np.isin(y, (pos, neg))
-    p_pos, p_neg = probs[kept, pos], probs[kept, neg]
-    both = p_pos + p_neg
-    score = np.divide(p_pos, both, out=np.full(p_pos.shape, 0.5), where=both > 0)
-    return (y[kept] == pos).astype(np.int64), score
-
-
-def _confusions(y: np.ndarray, predicted: np.ndarray, k: int, rows: np.ndarray) -> np.ndarray:
-    """One k x k confusion matrix (rows true) per row of image indices."""
-    cells = (np.arange(rows.shape[0])[:, None] * k * k + y[rows] * k + predicted[rows]).ravel()
-    return np.bincount(cells, minlength=rows.shape[0] * k * k).reshape(-1, k, k)
-
-
-def _class_scores(matrices: np.ndarray) -> dict:
-    """Per-class and overall scores of each confusion matrix in a stack."""
-    hits = np.diagonal(matrices, axis1=1, axis2=2)
-    support, called = matrices.sum(axis=2), matrices.sum(axis=1)
-    f1 = _fbeta(hits, called - hits, support - hits, 1.0)
-    return dict(support=support, recall=_ratio(hits, support), precision=_ratio(hits, called), f1=f1,
-                accuracy=hits.sum(axis=1) / support.sum(axis=1), macro_f1=f1.mean(axis=1))
-
-
-def _plain(value: object) -> object:
+def json_ready(value: object) -> object:
     """``value`` with numpy types made plain Python and NaN made None, for JSON."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, list | tuple | np.ndarray):
-        return [_plain(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, bool | np.bool_):
         return bool(value)
     if isinstance(value, int | np.integer):

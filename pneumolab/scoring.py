@@ -13,7 +13,7 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from pneumolab import data, evaluate, models
+from pneumolab import data, evaluate, models, multiclass
 from pneumolab.pipeline import make_dataset
 
 
@@ -61,7 +61,7 @@ def score_model(
         result = evaluate.report(labels, scored["probability"].to_numpy(), chosen, ci=ci)
     else:
         probabilities = scored[[f"p_{name}" for name in card["classes"]]].to_numpy()
-        result = evaluate.multiclass_report(labels, probabilities, card["classes"], ci=ci)
+        result = multiclass.multiclass_report(labels, probabilities, card["classes"], ci=ci)
     return dict(result, model=card["name"], split=split, images=len(scored))
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from pneumolab import __version__, config, data, evaluate, models
+from pneumolab import __version__, config, data, evaluate, models, multiclass
 from pneumolab.pipeline import make_dataset
 
 #: Images per (split, class) kept in quick mode: enough to run every step, not to learn much.
@@ -237,7 +237,7 @@ def train(cfg: TrainConfig, data_dir: str | Path | None = None, out: str | Path 
 def validation_summary(cfg: TrainConfig, labels: np.ndarray, probabilities: np.ndarray) -> tuple:
     """The operating threshold chosen on validation, and the validation metrics there."""
     if cfg.task != "binary":
-        return None, evaluate.multiclass_report(labels, probabilities, data.TASKS[cfg.task], ci=False)
+        return None, multiclass.multiclass_report(labels, probabilities, data.TASKS[cfg.task], ci=False)
     targeted = cfg.threshold_rule in ("recall", "precision")
     choice = evaluate.choose_threshold(labels, probabilities, rule=cfg.threshold_rule,
                                        **({"target": cfg.threshold_target} if targeted else {}))
