@@ -4,22 +4,12 @@ Used by the explainability notebook and the panel, so every function takes a
 model exactly as trained (float32 input on a 0-255 scale, sigmoid or softmax
 output) and returns plain NumPy arrays or a matplotlib ``Figure``.
 
-Grad-CAM (Selvaraju et al. 2017) weighs the channels of a convolutional
-feature map by the gradient of the class score and keeps the positive part.
-The feature map is the last 4-D layer output, looked for from the top of the
-model down into nested sub-models (a transfer model's backbone is one layer
-of the outer model). A nested layer's tensor belongs to the sub-model's own
-graph, so it cannot be an output of a ``keras.Model`` built on the outer
-inputs. Instead the forward pass is replayed: the sub-model that holds the
-layer is split into a two-output model ``inputs -> (feature map, output)``
-built from its own graph, and the outer layers around it are called in
-order, which needs the outer model to be a plain chain (input, optional
-preprocessing, backbone, pooling, dropout, dense: what transfer models are;
-a layer fed the same tensor several times, like an older model's gray image
-concatenated with itself into RGB, counts as one link).
-A layer at the top level uses the same two-output split directly, so any
-graph shape works there. Layers are only ever called on real tensors, never
-on symbolic ones, so the user's model gains no graph nodes.
+:func:`grad_cam` (Selvaraju et al. 2017) shows which regions of the image
+raised the class score, from the last convolutional feature map, which it
+finds on its own, inside a transfer model's backbone too (or any layer named,
+see :func:`feature_layer`). :func:`occlusion_map` gives a model-agnostic
+second opinion by covering patches. :func:`overlay` and
+:func:`explanation_figure` draw a map on its image.
 
 The module also holds the sanity checks of the explainability notebook:
 :func:`randomization_check` (Adebayo et al. 2018) and :func:`border_share`,
@@ -451,11 +441,16 @@ def _pre_activation(layer: keras.Layer) -> Callable[[tf.Tensor], tf.Tensor] | No
 
 
 def _forward(model: keras.Model, path: list[keras.Layer], stop: keras.Layer | None = None) -> Forward:
-    """A function ``images -> (feature map of path[-1], output of model, or input of its layer ``stop``)``.
-
-    A top-level layer is split out of the model's own graph; a nested one is
-    reached by calling the outer layers in order, splitting the sub-model.
-    """
+    """A function ``images -> (feature map of path[-1], output of model, or input of its layer ``stop``)``."""
+    # A nested layer's tensor belongs to its sub-model's own graph, so it cannot be an
+    # output of a keras.Model built on the outer inputs. Instead the forward pass is replayed:
+    # the sub-model holding the layer is split into a two-output model
+    # inputs -> (feature map, output) built from its own graph, and the outer layers
+    # around it are called in order, which needs the outer model to be a plain chain
+    # (input, optional gray-to-RGB and preprocessing, backbone, pooling, head: what
+    # transfer models are). A top-level layer uses the same two-output split directly,
+    # so any graph shape works there. Layers are only ever called on real tensors, never
+    # on symbolic ones, so the user's model gains no graph nodes.
     target, rest = path[0], path[1:]
     if not rest and not isinstance(target, keras.Model):
         split = keras.Model(model.inputs, [target.output, stop.input if stop else model.outputs[0]])
@@ -465,13 +460,13 @@ def _forward(model: keras.Model, path: list[keras.Layer], stop: keras.Layer | No
 
     def forward(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         features, x = None, images
-        for layer, copies in layers:
+        for layer in layers:
             if layer is stop:
                 break
             if layer is target:
                 features, x = inner(x)
             else:
-                x = layer(x if copies == 1 else [x] * copies, training=False)
+                x = layer(x, training=False)
         return features, x
 
     return forward
@@ -487,33 +482,22 @@ def _both(model: keras.Model) -> Forward:
     return forward
 
 
-def _chain(model: keras.Model) -> list[tuple[keras.Layer, int]]:
-    """The layers of ``model`` in order, each with how many copies of the previous output it takes.
+def _chain(model: keras.Model) -> list[keras.Layer]:
+    """The layers of ``model`` in order, to be called one after another.
 
-    Checks that each layer feeds the next (one input, one output each). A layer
-    fed one tensor several times counts as one input: transfer models saved
-    before ``gray_to_rgb`` became a 1x1 convolution concatenate the gray image
-    with itself into three channels, and must stay explainable.
+    Refused unless the model has one input and one output and each layer takes one tensor.
     """
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     if isinstance(model, keras.Sequential):
-        return [(layer, 1) for layer in layers]
-    copies = [_copies(layer.input) for layer in layers]
-    if len(model.inputs) != 1 or len(model.outputs) != 1 or 0 in copies:
+        return layers
+    if len(model.inputs) != 1 or len(model.outputs) != 1 or any(
+        isinstance(layer.input, list | tuple | dict) for layer in layers
+    ):
         raise ValueError(
             f"Model {model.name!r} is not a plain chain of layers, so a layer inside its sub-model cannot be "
             "reached; pass layer= a top-level layer with a 4-D output."
         )
-    return list(zip(layers, copies, strict=True))
-
-
-def _copies(inputs: object) -> int:
-    """1 for one input tensor, n for a list of the same tensor n times, 0 for several different ones."""
-    if isinstance(inputs, dict):
-        return 0
-    if not isinstance(inputs, list | tuple):
-        return 1
-    return len(inputs) if all(tensor is inputs[0] for tensor in inputs) else 0
+    return layers
 
 
 def _starts(length: int, patch: int, stride: int) -> list[int]:
