@@ -6,6 +6,10 @@ diagram. Each function draws on ``ax`` when given one, else on a new figure, and
 returns the figure, ready for :func:`pneumolab.figures.save_figure`. Curves
 accept one model's probabilities, or a dict ``{name: probabilities}`` to compare
 models, and ``threshold`` as one number or a dict ``{name: threshold}``.
+
+:func:`outcomes` names each scored image's outcome at a threshold (true
+positive ... true negative), for the error gallery :func:`plot_errors` and the
+explainability galleries.
 """
 
 from __future__ import annotations
@@ -27,6 +31,14 @@ from pneumolab.data import LABELS
 
 #: Plain words for the cells of the confusion matrix ``[[TN, FP], [FN, TP]]``.
 CELL_WORDS = (("correct normal", "false alarm"), ("missed pneumonia", "caught pneumonia"))
+
+#: Each outcome at a threshold: (truly pneumonia, called pneumonia), and its name in plain words.
+OUTCOMES = {
+    "true positive": (True, True, "caught pneumonia"),
+    "false negative": (True, False, "missed pneumonia"),
+    "false positive": (False, True, "false alarm"),
+    "true negative": (False, False, "correct normal"),
+}
 
 #: ``gid`` of the marker at a chosen threshold, so tests and notebooks can find it.
 OPERATING_POINT = "operating-point"
@@ -123,6 +135,16 @@ def plot_reliability(
     return ax.figure
 
 
+def outcomes(scored: pd.DataFrame, threshold: float) -> pd.Series:
+    """The outcome (a key of :data:`OUTCOMES`) of each row of a yes/no model's scores at ``threshold``."""
+    if "probability" not in scored:
+        raise ValueError("Outcomes need a yes/no model's scores: a frame with a 'probability' column.")
+    sick, called = scored["label"] == "PNEUMONIA", scored["probability"] >= threshold
+    names = {(truth, call): name for name, (truth, call, _) in OUTCOMES.items()}
+    return pd.Series([names[pair] for pair in zip(sick, called, strict=True)], index=scored.index,
+                     name="outcome")
+
+
 def plot_errors(scored: pd.DataFrame, threshold: float, kind: str = "false alarm", n: int = 8,
                 seed: int = 0) -> Figure:
     """A gallery of ``n`` images of one kind of error, each with its P(pneumonia).
@@ -133,12 +155,10 @@ def plot_errors(scored: pd.DataFrame, threshold: float, kind: str = "false alarm
     """
     from pneumolab.eda import read_gray
 
-    called = scored["probability"] >= threshold
-    is_pneumonia = scored["label"] == "PNEUMONIA"
-    masks = {"false alarm": called & ~is_pneumonia, "missed pneumonia": ~called & is_pneumonia}
-    if kind not in masks:
-        raise ValueError(f"kind must be one of {sorted(masks)}, got {kind!r}.")
-    errors = scored.loc[masks[kind]]
+    errors_named = {words: name for name, (truth, call, words) in OUTCOMES.items() if truth != call}
+    if kind not in errors_named:
+        raise ValueError(f"kind must be one of {sorted(errors_named)}, got {kind!r}.")
+    errors = scored.loc[outcomes(scored, threshold) == errors_named[kind]]
     picked = errors.sample(min(n, len(errors)), random_state=seed) if len(errors) else errors
     columns = max(1, min(4, len(picked)))
     rows = max(1, -(-len(picked) // columns))

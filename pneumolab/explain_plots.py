@@ -25,25 +25,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pneumolab import explain
+from pneumolab.evaluation_plots import OUTCOMES, outcomes
 from pneumolab.pipeline import make_dataset
-
-#: Each outcome at a threshold: (truly pneumonia, called pneumonia), and its name in plain words.
-OUTCOMES = {
-    "true positive": (True, True, "caught pneumonia"),
-    "false negative": (True, False, "missed pneumonia"),
-    "false positive": (False, True, "false alarm"),
-    "true negative": (False, False, "correct normal"),
-}
-
-
-def outcomes(scored: pd.DataFrame, threshold: float) -> pd.Series:
-    """The outcome (a key of :data:`OUTCOMES`) of each row of a yes/no model's scores at ``threshold``."""
-    if "probability" not in scored:
-        raise ValueError("Outcomes need a yes/no model's scores: a frame with a 'probability' column.")
-    sick, called = scored["label"] == "PNEUMONIA", scored["probability"] >= threshold
-    names = {(truth, call): name for name, (truth, call, _) in OUTCOMES.items()}
-    return pd.Series([names[pair] for pair in zip(sick, called, strict=True)], index=scored.index,
-                     name="outcome")
 
 
 def model_inputs(rows: pd.DataFrame, card: dict) -> np.ndarray:
@@ -173,4 +156,4 @@ def border_shares(
 
 def _calls(rows: pd.DataFrame, card: dict) -> np.ndarray:
     """1 where the model called pneumonia at its card's threshold, else 0."""
-    return (rows["probability"].to_numpy() >= card["threshold"]).astype(int)
+    return np.array([OUTCOMES[name][1] for name in outcomes(rows, card["threshold"])], int)
