@@ -36,6 +36,8 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 from scipy import stats
 
+from pneumolab import preprocess
+
 ClassIndex = int | Sequence[int] | None
 Forward = Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
 
@@ -511,12 +513,7 @@ def _starts(length: int, patch: int, stride: int) -> list[int]:
 def _display_rgb(image: np.ndarray | tf.Tensor) -> np.ndarray:
     """An image as float RGB in [0, 1] for display: integers by their dtype's range, floats as 0-255."""
     image = np.asarray(image)
-    scale = np.iinfo(image.dtype).max if np.issubdtype(image.dtype, np.integer) else 255.0
-    image = np.clip(image.astype(np.float32) / scale, 0, 1)
-    if image.ndim == 3 and image.shape[-1] == 1:
-        image = image[..., 0]
-    if image.ndim == 2:
-        image = np.repeat(image[..., np.newaxis], 3, axis=-1)
-    if image.ndim != 3 or image.shape[-1] != 3:
+    if image.ndim not in (2, 3):
         raise ValueError(f"Expected a gray or RGB image, got shape {image.shape}.")
-    return image
+    rgb = preprocess.with_channels(preprocess.to_working_scale(image), 3).numpy() / 255.0
+    return np.clip(rgb, 0, 1)

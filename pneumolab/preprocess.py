@@ -109,7 +109,7 @@ def to_model_input(
     return resize(with_channels(to_0_255(image), channels), size, fit)
 
 
-def _working(image: np.ndarray | tf.Tensor) -> tf.Tensor:
+def to_working_scale(image: np.ndarray | tf.Tensor) -> tf.Tensor:
     """Float32 on the working scale (floats read as 0-255), alpha dropped; refuses what is not an image."""
     image = tf.convert_to_tensor(image)
     shape = image.shape
@@ -127,7 +127,7 @@ def _working(image: np.ndarray | tf.Tensor) -> tf.Tensor:
 
 def scale_0_1(image: np.ndarray | tf.Tensor) -> tf.Tensor:
     """Float32 on 0-1: the simplest normalization, what a network trained from scratch usually gets."""
-    return _working(image) / 255.0
+    return to_working_scale(image) / 255.0
 
 
 def standardize_per_image(image: np.ndarray | tf.Tensor, min_std: float = 1.0) -> tf.Tensor:
@@ -138,7 +138,7 @@ def standardize_per_image(image: np.ndarray | tf.Tensor, min_std: float = 1.0) -
     an image varying by less than one grey level is only centred, and a
     constant image becomes all zeros, never NaN.
     """
-    image = _working(image)
+    image = to_working_scale(image)
     rank = image.shape.rank
     axes = list(range(1 if rank == 4 else 0, rank))
     mean = tf.reduce_mean(image, axis=axes, keepdims=True)
@@ -157,7 +157,7 @@ def backbone_normalize(
     ``mean`` and ``std`` (three values each) need an RGB image, e.g. the
     ImageNet statistics that torchvision models use.
     """
-    return (_working(image) - tf.constant(mean, tf.float32)) / tf.constant(std, tf.float32)
+    return (to_working_scale(image) - tf.constant(mean, tf.float32)) / tf.constant(std, tf.float32)
 
 
 def _per_plane(transform: Callable[[np.ndarray], np.ndarray], image: np.ndarray | tf.Tensor) -> np.ndarray:
@@ -166,7 +166,7 @@ def _per_plane(transform: Callable[[np.ndarray], np.ndarray], image: np.ndarray 
     A plane with a single grey level has nothing to equalize or clean, and
     scikit-image would otherwise turn it into an arbitrary grey or white.
     """
-    array = _working(image).numpy() / 255.0
+    array = to_working_scale(image).numpy() / 255.0
     height, width = array.shape[-3:-1] if array.ndim > 2 else array.shape
     planes = array.reshape(-1, height, width, 1 if array.ndim == 2 else array.shape[-1])
     result = planes.copy()
