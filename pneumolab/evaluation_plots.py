@@ -29,9 +29,6 @@ from numpy.typing import ArrayLike
 from pneumolab import evaluate
 from pneumolab.data import LABELS
 
-#: Plain words for the cells of the confusion matrix ``[[TN, FP], [FN, TP]]``.
-CELL_WORDS = (("correct normal", "false alarm"), ("missed pneumonia", "caught pneumonia"))
-
 #: Each outcome at a threshold: (truly pneumonia, called pneumonia), and its name in plain words.
 OUTCOMES = {
     "true positive": (True, True, "caught pneumonia"),
@@ -237,7 +234,9 @@ def _panel_png(y_true: ArrayLike, y_prob: ArrayLike, metrics: dict) -> bytes:
 def _draw_confusion(ax: Axes, metrics: dict) -> Figure:
     counts = metrics["confusion_matrix"]
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    text = [[f"{counts[i, j]} ({shares[i, j]:.0%})\n{CELL_WORDS[i][j]}" for j in range(2)] for i in range(2)]
+    words = {(truth, call): name for truth, call, name in OUTCOMES.values()}  # rows: true, columns: called
+    text = [[f"{counts[i, j]} ({shares[i, j]:.0%})\n{words[bool(i), bool(j)]}" for j in range(2)]
+            for i in range(2)]
     sns.heatmap(shares, annot=np.array(text), fmt="", cmap="Blues", vmin=0, vmax=1, cbar=False,
                 xticklabels=LABELS, yticklabels=LABELS, ax=ax)
     ax.set(xlabel="predicted", ylabel="true",
