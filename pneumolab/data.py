@@ -21,9 +21,8 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from pneumolab import config
+from pneumolab.config import LABELS, SPLITS
 
-LABELS = ("NORMAL", "PNEUMONIA")
-SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png"})
 IMAGE_FORMATS = frozenset({"JPEG", "PNG"})
 
@@ -37,8 +36,8 @@ _PERSON = re.compile(r"^(person\d+)_(bacteria|virus)_", re.IGNORECASE)
 _IM = re.compile(r"^((?:NORMAL2-)?IM-\d+)-", re.IGNORECASE)
 
 DOWNLOAD_HINT = (
-    "Get the data with `pneumolab download kaggle` (full set) or "
-    "`pneumolab download medmnist` (small), or point the environment variable "
+    "Get the full set with `pneumolab download` (or the small PneumoniaMNIST with "
+    "`pneumolab download medmnist`), or point the environment variable "
     f"{config.DATA_ENV} at a folder laid out as train/ and test/, each with "
     "NORMAL/ and PNEUMONIA/ inside."
 )
@@ -52,7 +51,7 @@ def find_data_dir(data_dir: str | Path | None = None) -> Path:
     """Return the data set's root folder, or explain where we looked and how to get it."""
     places = [Path(data_dir).expanduser()] if data_dir is not None else config.candidate_data_dirs()
     for place in places:
-        if _has_layout(place):
+        if config.has_layout(place):
             return place.resolve()
     looked = "\n  ".join(str(p) for p in places)
     problem = "has no train/ or test/ folder with NORMAL/ and PNEUMONIA/ inside"
@@ -61,8 +60,27 @@ def find_data_dir(data_dir: str | Path | None = None) -> Path:
     raise DataNotFoundError(f"No chest X-ray data set found. Looked in:\n  {looked}\n{DOWNLOAD_HINT}")
 
 
-def _has_layout(root: Path) -> bool:
-    return any((root / split / label).is_dir() for split in SPLITS for label in LABELS)
+def describe_source(data_dir: str | Path | None = None) -> str:
+    """One plain sentence on the data the kit will read: the full set, another folder, or the sample."""
+    root = find_data_dir(data_dir)
+    files = sum(path.suffix.lower() in IMAGE_SUFFIXES
+                for split in SPLITS for label in LABELS for path in (root / split / label).glob("*"))
+    if root == config.SAMPLE_DIR.resolve():
+        return (f"Running on the {files}-image sample: results are for practice; "
+                "`pneumolab download` gets the full set (in a notebook: `!pneumolab download`, "
+                "then restart the kernel).")
+    return f"Data: {files:,} image files in {root}."
+
+
+def has_patient_ids(manifest: pd.DataFrame) -> bool:
+    """True when every file name carries a patient id (Kermany names; PneumoniaMNIST exports have none)."""
+    return bool(manifest["file"].map(lambda name: bool(_PERSON.match(name) or _IM.match(name))).all())
+
+
+def has_causes(manifest: pd.DataFrame) -> bool:
+    """True when every pneumonia file names its cause (bacteria or virus), as the three-class lesson needs."""
+    pneumonia = manifest.loc[manifest["label"] == "PNEUMONIA", "cause"]
+    return bool(len(pneumonia)) and bool(pneumonia.isin(TASKS["cause"]).all())
 
 
 def parse_file_name(name: str) -> tuple[str, str]:
