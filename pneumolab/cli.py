@@ -31,14 +31,16 @@ def command(name: str) -> Callable[[Command], Command]:
 
 @command("info")
 def _info(args: argparse.Namespace) -> int:
-    from pneumolab import data
+    from pneumolab import config, data
 
     manifest = data.build_manifest(args.data, check=not args.fast)
-    summary = {"data_dir": str(data.find_data_dir(args.data)), **data.summarize(manifest)}
+    root = data.find_data_dir(args.data)
+    summary = {"data_dir": str(root), "sample": root == config.SAMPLE_DIR.resolve(),
+               **data.summarize(manifest)}
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    print(f"Data set: {summary['data_dir']}")
+    print(data.describe_source(args.data))
     print(f"{'split':<8}{'NORMAL':>8}{'PNEUMONIA':>11}{'patients':>10}")
     for split, counts in summary["splits"].items():
         print(f"{split:<8}{counts['NORMAL']:>8}{counts['PNEUMONIA']:>11}{summary['patients'][split]:>10}")
@@ -61,9 +63,11 @@ def _download(args: argparse.Namespace) -> int:
     target = Path(args.out) if args.out else None
     if args.source == "kaggle":
         where = download.download_kaggle(target)
-    else:
-        where = download.download_medmnist(args.size, target)
-    print(f"Data ready in {where}")
+        print(f"The full set is in {where}; the kit finds it from now on (`pneumolab info` counts it).")
+        return 0
+    where = download.download_medmnist(args.size, target)
+    print(f"PneumoniaMNIST is in {where}. Its images have no patient ids and no causes: lesson 01 "
+          "explains what that means for the split; lesson 07 (three classes) uses the embedded sample.")
     print(f"Use it with: export PNEUMOLAB_DATA={where}")
     return 0
 
@@ -198,9 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print a JSON object")
     info.add_argument("--fast", action="store_true", help="skip decoding every image (no duplicates)")
 
-    down = sub.add_parser("download", help="download the data set")
-    down.add_argument("source", choices=["kaggle", "medmnist"],
-                      help="kaggle: full Kermany set (needs a Kaggle account); medmnist: PneumoniaMNIST")
+    down = sub.add_parser("download", help="download the full data set (Kaggle, no account needed)")
+    down.add_argument("source", nargs="?", choices=["kaggle", "medmnist"], default="kaggle",
+                      help="kaggle (default): the full Kermany set, through kagglehub; "
+                           "medmnist: PneumoniaMNIST (small, no patient ids or causes)")
     down.add_argument("--size", type=int, default=128, choices=[28, 64, 128, 224],
                       help="PneumoniaMNIST image size (default 128)")
     down.add_argument("--out", help="where to put it (default: data/ of the checkout)")
@@ -242,14 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     from pneumolab.data import DataNotFoundError
-    from pneumolab.download import ChecksumError
+    from pneumolab.download import ChecksumError, DownloadRefused
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.command_line = shlex.join(["pneumolab", *argv])
     try:
         return _COMMANDS[args.command](args)
-    except (DataNotFoundError, ChecksumError, ValueError, OSError) as error:
+    except (DataNotFoundError, ChecksumError, DownloadRefused, ValueError, OSError) as error:
         print(f"pneumolab {args.command}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -118,22 +118,58 @@ def export_npz(archive: Path, out: Path) -> Path:
     return out
 
 
+class DownloadRefused(RuntimeError):
+    """The data source answered but would not give the files; the message says what to do."""
+
+
+#: What to tell a user when Kaggle refuses (it asks for sign-in or consent on some accounts and networks).
+KAGGLE_HELP = (
+    "To download with an account: sign in at kaggle.com, open "
+    f"kaggle.com/datasets/{KAGGLE_HANDLE} and accept its terms if asked, create an API token "
+    "(Settings > API > Create New Token), save it as ~/.kaggle/kaggle.json (or set KAGGLE_USERNAME "
+    "and KAGGLE_KEY), and run `pneumolab download` again. Or copy a downloaded set from another "
+    f"machine and point {config.DATA_ENV} at its folder (the one holding train/ and test/)."
+)
+
+
 def download_kaggle(target: Path | None = None) -> Path:
     """Download the Kaggle "Chest X-Ray Images (Pneumonia)" set with ``kagglehub``.
 
-    kagglehub keeps the files in its own cache; ``target/chest_xray`` becomes a
-    link to the folder that holds ``train/`` and ``test/``, which is where the
-    kit looks by default.
+    The set is public, so no Kaggle account is needed when Kaggle allows
+    anonymous downloads; when it refuses, :class:`DownloadRefused` says what to
+    do. kagglehub shows a progress bar, keeps the files in its cache
+    (``~/.cache/kagglehub``, or ``$KAGGLEHUB_CACHE``), resumes an interrupted
+    archive and marks a version complete only after extracting it. Then
+    ``target/chest_xray`` becomes a link to the folder holding ``train/`` and
+    ``test/``, where the kit looks by default; the link is swapped in atomically.
     """
     import kagglehub
+    import requests
+    from kagglehub.exceptions import CredentialError, KaggleApiHTTPError, UnauthenticatedError
 
-    downloaded = Path(kagglehub.dataset_download(KAGGLE_HANDLE))
+    try:
+        downloaded = Path(kagglehub.dataset_download(KAGGLE_HANDLE))
+    except (KaggleApiHTTPError, CredentialError, UnauthenticatedError) as error:
+        status = getattr(getattr(error, "response", None), "status_code", None)
+        why = f"Kaggle refused the download ({status})" if status else "Kaggle asked for credentials"
+        raise DownloadRefused(f"{why}. {KAGGLE_HELP}") from error
+    except requests.ConnectionError as error:
+        raise DownloadRefused(
+            "Could not reach Kaggle (no network?). Run `pneumolab download` again when online: "
+            f"what was downloaded is kept and the download resumes. {KAGGLE_HELP}"
+        ) from error
     root = locate_layout(downloaded)
     link = (Path(target) if target else default_target()) / "chest_xray"
     link.parent.mkdir(parents=True, exist_ok=True)
-    if link.is_symlink() or not link.exists():
-        link.unlink(missing_ok=True)
-        link.symlink_to(root, target_is_directory=True)
+    if link.exists() and not link.is_symlink():
+        raise DownloadRefused(
+            f"The full set is in {root}, but {link} already exists and is not a link made by "
+            f"`pneumolab download`; leaving it alone. Point {config.DATA_ENV} at {root} to use the download."
+        )
+    staging = link.with_name(f".{link.name}.link")
+    staging.unlink(missing_ok=True)
+    staging.symlink_to(root, target_is_directory=True)
+    os.replace(staging, link)
     return root
 
 
