@@ -134,11 +134,11 @@ def build_manifest(data_dir: str | Path | None = None, *, check: bool = True) ->
 def _inspect_all(paths: Iterable[str], *, decode: bool) -> pd.DataFrame:
     paths = list(paths)
     if decode:
-        from tqdm.auto import tqdm
+        from pneumolab.progress import progress
 
         with ThreadPoolExecutor() as pool:
-            found = list(tqdm(pool.map(_inspect, paths), total=len(paths),
-                              desc="Checking images", unit="img", leave=False))
+            found = list(progress(pool.map(_inspect, paths), total=len(paths),
+                                  desc="Checking images", unit="img", leave=False))
     else:
         found = [_screen(Path(p)) for p in paths]
     return pd.DataFrame(found)

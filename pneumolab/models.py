@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 from keras import layers
-from tqdm.auto import tqdm
+
+from pneumolab.progress import progress
 
 #: The model shipped inside the package, used by the panel and ``pneumolab predict`` by default.
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
@@ -112,8 +113,8 @@ def predict_dataset(
     faster than calling the model eagerly. With ``description``, a progress bar.
     """
     outputs, labels = [], []
-    for images, batch_labels in tqdm(dataset, desc=description, unit="batch", leave=False,
-                                     disable=description is None):
+    for images, batch_labels in progress(dataset, desc=description, unit="batch", leave=False,
+                                         disable=description is None):
         outputs.append(np.asarray(model.predict_on_batch(images)))
         labels.append(batch_labels.numpy())
     return np.concatenate(outputs), np.concatenate(labels)

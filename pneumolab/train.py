@@ -15,10 +15,10 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from tqdm.auto import tqdm
 
 from pneumolab import __version__, config, data, evaluate, models, multiclass
 from pneumolab.pipeline import make_dataset
+from pneumolab.progress import finish_early, progress
 
 #: Images per (split, class) kept in quick mode: enough to run every step, not to learn much.
 QUICK_PER_CLASS = 40
@@ -93,7 +93,7 @@ class EpochProgress(keras.callbacks.Callback):
 
     def __init__(self, epochs: int, description: str = "training"):
         super().__init__()
-        self.bar = tqdm(total=epochs, desc=description, unit="epoch")
+        self.bar = progress(total=epochs, desc=description, unit="epoch")
         self.seconds: list[float] = []
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -106,7 +106,9 @@ class EpochProgress(keras.callbacks.Callback):
         self.bar.update()
 
     def on_train_end(self, logs=None):
-        self.bar.close()
+        if self.bar.n < self.bar.total:
+            self.bar.set_description(f"{self.bar.desc} (stopped early)", refresh=False)
+        finish_early(self.bar)
 
 
 def compile_for(model: keras.Model, task: str, learning_rate: float) -> None:
