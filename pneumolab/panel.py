@@ -23,7 +23,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from pneumolab import explain, models
+from pneumolab import config, explain, models
 from pneumolab.predict import ImageError, LoadedImage, Prediction, card_threshold, load_image, predict_images
 
 #: Largest file accepted, in bytes; ``pneumolab panel`` raises the websocket limit above this.
@@ -75,6 +75,10 @@ class Panel:
         self.results = widgets.VBox()
         self._verdicts: list[tuple[str, Prediction, Sequence[str], widgets.HTML]] = []
         self.upload.observe(self._on_upload, names="value")
+        self.examples = _examples()
+        self.example = widgets.Button(description="Try an example", icon="image",
+                                      tooltip="a test film of the embedded sample, with its true label")
+        self.example.on_click(self._on_example)
         self.slider.observe(self._on_threshold, names="value")
         self.no_grad_cam = self._warm_up()
         summary = _model_summary(card, folder, threshold)
@@ -84,7 +88,7 @@ class Panel:
         self.widget = widgets.VBox([
             header,
             widgets.HTML(summary),
-            widgets.HBox([self.upload, self.slider, self.reset]),
+            widgets.HBox([self.upload, self.example, self.slider, self.reset]),
             self.status,
             self.results,
         ])
@@ -113,6 +117,14 @@ class Panel:
             self.status.value = _error(f"Something went wrong: {html.escape(str(error))}")
         finally:
             self.upload.value = ()
+
+    def _on_example(self, _button: widgets.Button | None = None) -> None:
+        """Answer the next test film of the embedded sample (normal and pneumonia in turn), named by truth."""
+        path = self.examples[0]
+        self.examples = [*self.examples[1:], path]
+        self.status.value = "<i>Reading an example…</i>"
+        self.show([{"name": f"example ({path.parent.name.lower()} film) {path.name}",
+                    "content": path.read_bytes()}])
 
     def show(self, files: Sequence[dict]) -> None:
         """Predict uploaded files (ipywidgets ``FileUpload.value`` entries) and show one card per file."""
@@ -167,6 +179,13 @@ class Panel:
     def _on_threshold(self, change: dict) -> None:
         for name, prediction, notes, verdict in self._verdicts:
             verdict.value = _verdict(name, prediction.at(change["new"]), notes)
+
+
+def _examples() -> list[Path]:
+    """Test films of the embedded sample, normal and pneumonia alternating."""
+    folder = config.SAMPLE_DIR / "test"
+    normal, pneumonia = (sorted((folder / label).glob("*.jpeg")) for label in config.LABELS)
+    return [path for pair in zip(normal, pneumonia, strict=False) for path in pair]
 
 
 def _verdict(name: str, prediction: Prediction, notes: Sequence[str]) -> str:

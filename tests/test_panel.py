@@ -164,3 +164,15 @@ def test_the_model_line_quotes_validation_and_test_when_the_card_has_both(tmp_pa
     line = _model_summary(card, tmp_path, 0.997)
     assert "on validation: finds 95% of pneumonias, clears 100% of normal X-rays" in line
     assert "on the test split: finds 98% of pneumonias, clears 75% of normal X-rays" in line
+
+
+def test_try_an_example_answers_sample_films_named_by_their_truth(page):
+    button = next(b for b in find(page, widgets.Button) if b.description == "Try an example")
+
+    button.click()
+    first = text(page)
+    button.click()
+
+    assert "example (normal film)" in first and "P(pneumonia) =" in first
+    assert "example (pneumonia film)" in text(page)
+    assert len(find(page, widgets.Image)) >= 2
