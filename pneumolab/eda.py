@@ -371,6 +371,7 @@ def plot_intensity(table: pd.DataFrame) -> Figure:
             ax.hist(table.loc[table["class"] == name, column], bins=bins, density=True, alpha=0.45,
                     color=COLORS[name], label=name)
         ax.set(xlabel=column, ylabel="density", title=title)
+        ax.legend(frameon=False)
     return figure
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 from numpy.typing import ArrayLike
 
 from pneumolab import evaluate
@@ -36,6 +37,9 @@ OUTCOMES = {
     "false positive": (False, True, "false alarm"),
     "true negative": (False, False, "correct normal"),
 }
+
+#: Thresholds labelled on the sweep's logit axis (those inside the probabilities' range).
+LOGIT_TICKS = (1e-4, 1e-3, 0.01, 0.1, 0.5, 0.9, 0.99, 0.999, 0.9999)
 
 #: ``gid`` of the marker at a chosen threshold, so tests and notebooks can find it.
 OPERATING_POINT = "operating-point"
@@ -99,7 +103,7 @@ def plot_threshold_sweep(
     y_true: ArrayLike, y_prob: ArrayLike, threshold: float | None = None, *, ax: Axes | None = None
 ) -> Figure:
     """Precision, recall and specificity as the threshold moves: what is bought with what."""
-    ax = _axes(ax, figsize=(6, 4))
+    ax = _axes(ax, figsize=(7.5, 4))
     sweep = evaluate.threshold_sweep(y_true, y_prob)
     flagged = sweep["tp"] + sweep["fp"] > 0
     for name in ("recall", "specificity", "precision"):
@@ -108,10 +112,28 @@ def plot_threshold_sweep(
     if threshold is not None:
         ax.axvline(threshold, color="black", ls="--", label=f"chosen threshold {threshold:.3f}",
                    gid="chosen-threshold")
-    ax.set(xlabel="threshold (predict pneumonia when probability >= threshold)", ylabel="value",
-           xlim=(0, 1), ylim=(-0.01, 1.01), title="Threshold sweep")
-    ax.legend(loc="lower left")
+    # A logit axis: probabilities crowd near 0 and 1, where a linear axis squeezes all the movement.
+    ax.set_xscale("logit")
+    low, high = _logit_limits(y_prob, threshold)
+    ticks = [t for t in LOGIT_TICKS if low <= t <= high]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FixedFormatter([f"{t:g}" for t in ticks]))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set(xlabel="threshold, on a logit scale (predict pneumonia when probability >= threshold)",
+           ylabel="value", xlim=(low, high), ylim=(-0.01, 1.01), title="Threshold sweep")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     return ax.figure
+
+
+def _logit_limits(y_prob: ArrayLike, threshold: float | None) -> tuple[float, float]:
+    """From just below the lowest probability to just above the highest, inside (0, 1)."""
+    values = np.asarray(y_prob, dtype=float)
+    if threshold is not None:
+        values = np.r_[values, threshold]
+    values = np.clip(values, 1e-6, 1 - 1e-6)
+    low, high = np.log(values.min() / (1 - values.min())), np.log(values.max() / (1 - values.max()))
+    margin = max(0.05 * (high - low), 0.2)
+    return float(1 / (1 + np.exp(-(low - margin)))), float(1 / (1 + np.exp(-(high + margin))))
 
 
 def plot_reliability(
@@ -148,13 +170,15 @@ def plot_errors(scored: pd.DataFrame, threshold: float, kind: str = "false alarm
 
     ``scored`` is a frame from :func:`pneumolab.scoring.predict_split` (paths,
     labels and a ``probability`` column). ``kind`` is ``"false alarm"`` (normal
-    images called pneumonia) or ``"missed pneumonia"``.
+    images called pneumonia) or ``"missed pneumonia"``. Each title gives the
+    probability and its rank among all scored images (1 = the highest).
     """
     from pneumolab.eda import read_gray
 
     errors_named = {words: name for name, (truth, call, words) in OUTCOMES.items() if truth != call}
     if kind not in errors_named:
         raise ValueError(f"kind must be one of {sorted(errors_named)}, got {kind!r}.")
+    rank = scored["probability"].rank(ascending=False, method="min").astype(int)
     errors = scored.loc[outcomes(scored, threshold) == errors_named[kind]]
     picked = errors.sample(min(n, len(errors)), random_state=seed) if len(errors) else errors
     columns = max(1, min(4, len(picked)))
@@ -164,7 +188,9 @@ def plot_errors(scored: pd.DataFrame, threshold: float, kind: str = "false alarm
         ax.axis("off")
     for ax, row in zip(axes.ravel(), picked.itertuples(), strict=False):
         ax.imshow(read_gray(row.path), cmap="gray")
-        ax.set_title(f"P(pneumonia) = {row.probability:.2f}", fontsize=8)
+        # The rank tells apart probabilities that all round to 1.000.
+        ax.set_title(f"P(pneumonia) = {row.probability:.3f}\nrank {rank[row.Index]} of {len(scored)}",
+                     fontsize=8)
     figure.suptitle(f"{len(errors)} {kind}s at threshold {threshold:.3f} (showing {len(picked)})")
     figure.tight_layout()
     return figure
@@ -259,9 +285,18 @@ def _models(y_prob: Probabilities, threshold: Thresholds, label: str | None) -> 
 
 
 def _mark(ax: Axes, x: float, y: float, threshold: float, color: str) -> None:
+    """The operating point, and its threshold in the curve's colour.
+
+    Each further model's label is moved one line further away, so the labels of
+    operating points that lie close together never print on top of each other.
+    """
+    earlier = sum(1 for line in ax.get_lines() if line.get_gid() == OPERATING_POINT)
     ax.plot([x], [y], ls="", marker="o", markersize=9, color=color, markeredgecolor="black",
             gid=OPERATING_POINT, label="_operating point")
-    ax.annotate(f"t = {threshold:.3f}", (x, y), xytext=(7, -14), textcoords="offset points", fontsize=9)
+    step = -13 if y > 0.5 else 13  # labels go towards the middle of the axes
+    ax.annotate(f"t = {threshold:.3f}", (x, y), xytext=(9, step * (earlier + 1)), textcoords="offset points",
+                fontsize=9, color=color, fontweight="bold",
+                arrowprops=dict(arrowstyle="-", color=color, lw=0.8) if earlier else None)
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float] = (5, 5)) -> Axes:

@@ -19,6 +19,7 @@ import tensorflow as tf
 from pneumolab import __version__, config, data, evaluate, models, multiclass
 from pneumolab.pipeline import make_dataset
 from pneumolab.progress import finish_early, progress
+from pneumolab.training_plots import best_epoch
 
 #: Images per (split, class) kept in quick mode: enough to run every step, not to learn much.
 QUICK_PER_CLASS = 40
@@ -258,9 +259,6 @@ def model_card(cfg: TrainConfig, root: Path, manifest: pd.DataFrame, model: kera
                history: pd.DataFrame, threshold: float | None, validation: dict, seconds: float) -> dict:
     """What a reader needs to trust or reproduce the model: data, split, threshold, metrics, versions."""
     used = data.usable(manifest)
-    monitor, mode = monitored(cfg.task)
-    final = history[history["stage"] == history["stage"].iloc[-1]] if "stage" in history else history
-    best = final[monitor].idxmax() if mode == "max" else final[monitor].idxmin()
     return dict(
         name=model.name,
         task=cfg.task,
@@ -279,7 +277,7 @@ def model_card(cfg: TrainConfig, root: Path, manifest: pd.DataFrame, model: kera
         training=dict(
             config=asdict(cfg),
             epochs_run=len(history),
-            best_epoch=int(history.loc[best, "epoch"]),
+            best_epoch=best_epoch(history),
             seconds=round(seconds, 1),
             seconds_per_epoch=seconds_per_epoch(history),
         ),

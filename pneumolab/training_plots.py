@@ -7,10 +7,23 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 
+def best_epoch(history: pd.DataFrame) -> int:
+    """The epoch whose weights training kept.
+
+    Early stopping watches the validation ROC AUC of a yes/no model and the
+    validation loss of a several-class one (``val_auc`` is tracked only for yes/no);
+    with stages (transfer learning) the kept weights are the final stage's best.
+    """
+    final = history[history["stage"] == history["stage"].iloc[-1]] if "stage" in history else history
+    best = final["val_auc"].idxmax() if "val_auc" in final else final["val_loss"].idxmin()
+    return int(history.loc[best, "epoch"])
+
+
 def plot_history(history: pd.DataFrame, title: str = "") -> Figure:
     """Training vs validation loss, and validation ROC AUC where it was tracked.
 
-    The gap between the two loss curves is over-fitting made visible; a
+    The gap between the two loss curves is over-fitting made visible; the
+    dotted line marks the best epoch (the weights kept, :func:`best_epoch`); a
     ``stage`` column (transfer learning) is shown as shaded phases.
     """
     metric = "auc" if "val_auc" in history else None
@@ -19,15 +32,15 @@ def plot_history(history: pd.DataFrame, title: str = "") -> Figure:
     loss_axes.plot(history["epoch"], history["loss"], "o-", label="training")
     loss_axes.plot(history["epoch"], history["val_loss"], "o-", label="validation")
     loss_axes.set(xlabel="epoch", ylabel="loss (cross-entropy)", title="Loss")
-    loss_axes.legend()
     if metric:
         auc_axes = axes[0, 1]
         auc_axes.plot(history["epoch"], history[metric], "o-", label="training")
         auc_axes.plot(history["epoch"], history[f"val_{metric}"], "o-", label="validation")
-        best = history[f"val_{metric}"].idxmax()
-        auc_axes.axvline(history.loc[best, "epoch"], color="grey", ls=":", label="best epoch (kept)")
         auc_axes.set(xlabel="epoch", ylabel="ROC AUC", title="ROC AUC")
-        auc_axes.legend()
+    kept = best_epoch(history)
+    for ax in axes.ravel():
+        ax.axvline(kept, color="grey", ls=":", label=f"best epoch ({kept}, kept)", gid="best-epoch")
+        ax.legend(fontsize=8)
     if "stage" in history:
         for stage, rows in history.groupby("stage", sort=False):
             for ax in axes.ravel():

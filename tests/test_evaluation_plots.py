@@ -1,6 +1,7 @@
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 
 from pneumolab import evaluation_plots as plots
@@ -92,3 +93,32 @@ def test_cost_explorer_lowers_the_threshold_as_misses_get_dearer(scores):
     cheap = shown_threshold()
     slider.value = 50.0
     assert shown_threshold() < cheap
+
+
+def test_threshold_sweep_spreads_probabilities_near_0_and_1_on_a_logit_axis():
+    y = np.r_[np.zeros(50), np.ones(50)]
+    p = np.r_[np.linspace(0.9, 0.99, 50), np.linspace(0.995, 0.99995, 50)]
+    ax = plots.plot_threshold_sweep(y, p, threshold=0.996).axes[0]
+    assert ax.get_xscale() == "logit"
+    low, high = ax.get_xlim()
+    assert 0.5 < low < 0.9 and 0.99995 < high < 1
+
+
+def test_close_operating_points_get_labels_that_do_not_overlap():
+    ax = plots.plot_roc(Y, {"a": P, "b": P}, threshold={"a": 0.5, "b": 0.5}).axes[0]
+    first, second = (text for text in ax.texts if text.get_text() == "t = 0.500")
+    assert first.xyann != second.xyann
+
+
+def test_error_gallery_titles_tell_apart_probabilities_that_round_to_one(tmp_path):
+    from PIL import Image
+
+    paths = []
+    for index in range(3):
+        paths.append(tmp_path / f"normal{index}.png")
+        Image.fromarray(np.full((16, 16), 40 * index, np.uint8)).save(paths[-1])
+    scored = pd.DataFrame({"path": [str(p) for p in paths], "label": "NORMAL",
+                           "probability": [0.99991, 0.99962, 0.2]})
+    figure = plots.plot_errors(scored, threshold=0.5, kind="false alarm")
+    titles = sorted(ax.get_title() for ax in figure.axes if ax.get_title())
+    assert titles == ["P(pneumonia) = 1.000\nrank 1 of 3", "P(pneumonia) = 1.000\nrank 2 of 3"]
