@@ -10,7 +10,6 @@ same input as training. A trained model is a folder: ``model.keras``,
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import keras
@@ -19,16 +18,16 @@ import pandas as pd
 import tensorflow as tf
 from keras import layers
 
+from pneumolab.model_files import (  # noqa: F401 (re-exported: models.resolve etc. are public)
+    CARD_FILE,
+    HISTORY_FILE,
+    MODEL_ENV,
+    MODEL_FILE,
+    REFERENCE_DIR,
+    load_card,
+    resolve,
+)
 from pneumolab.progress import progress
-
-#: The model shipped inside the package, used by the panel and ``pneumolab predict`` by default.
-REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
-#: Names another model folder for the panel and the CLI (a teacher's own model).
-MODEL_ENV = "PNEUMOLAB_MODEL"
-
-MODEL_FILE = "model.keras"
-CARD_FILE = "model_card.json"
-HISTORY_FILE = "history.csv"
 
 
 def head(n_outputs: int, dropout: float) -> list[keras.Layer]:
@@ -129,14 +128,6 @@ def save(model: keras.Model, folder: str | Path, card: dict) -> Path:
     return folder
 
 
-def load_card(folder: str | Path) -> dict:
-    """The model card of a trained model folder."""
-    path = Path(folder) / CARD_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{folder} is not a trained model folder: it has no {CARD_FILE}.")
-    return json.loads(path.read_text())
-
-
 def update_card(folder: str | Path, **entries) -> dict:
     """Add or replace top-level entries of a model card (e.g. the final test report), and return it."""
     card = load_card(folder) | entries
@@ -148,19 +139,3 @@ def load(folder: str | Path) -> tuple[keras.Model, dict]:
     """A trained model and its card, from a folder written by :func:`save`."""
     card = load_card(folder)
     return keras.models.load_model(Path(folder) / MODEL_FILE, compile=False), card
-
-
-def resolve(spec: str | Path | None = None) -> Path:
-    """The model folder meant by ``spec``: a path or ``"reference"``.
-
-    With no ``spec``, ``$PNEUMOLAB_MODEL`` if set, else the reference model.
-    """
-    if spec is None:
-        spec = os.environ.get(MODEL_ENV) or "reference"
-    folder = REFERENCE_DIR if str(spec) == "reference" else Path(spec).expanduser()
-    if not (folder / CARD_FILE).is_file():
-        hint = " (the reference model ships with the package)" if folder == REFERENCE_DIR else ""
-        raise FileNotFoundError(
-            f"No trained model in {folder}{hint}. Train one with `pneumolab train --out DIR`."
-        )
-    return folder
