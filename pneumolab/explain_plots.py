@@ -22,11 +22,16 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from pneumolab import explain
 from pneumolab.evaluation_plots import OUTCOMES, outcomes
 from pneumolab.pipeline import make_dataset
+
+#: Colour map of every overlay (the same as :func:`pneumolab.explain.overlay`'s default).
+MAP_COLORS = "jet"
 
 
 def model_inputs(rows: pd.DataFrame, card: dict) -> np.ndarray:
@@ -50,21 +55,28 @@ def map_grid(
     *,
     titles: Sequence[str] | None = None,
     heading: str | None = None,
+    captions: Mapping[str, Sequence[str]] | None = None,
 ) -> Figure:
     """One column per image: the image on top, then one row of overlays per named stack of maps.
 
     ``maps`` is ``{row name: (N, H, W) maps}``, e.g. ``{"trained": ..., "randomized": ...}``;
-    ``titles`` labels the columns.
+    ``titles`` labels the columns; ``captions`` (``{row name: one text per image}``,
+    e.g. from :func:`call_captions`) go under that row's overlays. A colour bar
+    reads the overlays: each map is scaled to its own peak (1).
     """
     count = len(images)
     if any(len(stack) != count for stack in maps.values()):
         raise ValueError(f"Every stack of maps needs one map per image ({count}).")
+    captions = captions or {}
     rows = ["image", *maps]
-    figure, axes = plt.subplots(len(rows), count, figsize=(1.8 * count, 1.9 * len(rows)), squeeze=False)
+    figure, axes = plt.subplots(len(rows), count, figsize=(1.8 * count + 0.9, 2.0 * len(rows)),
+                                squeeze=False, layout="constrained")
     for column, image in enumerate(images):
         axes[0, column].imshow(explain.overlay(image, np.zeros(image.shape[:2]), alpha=0.0))
-        for row, stack in enumerate(maps.values(), start=1):
-            axes[row, column].imshow(explain.overlay(image, stack[column]))
+        for row, (name, stack) in enumerate(maps.items(), start=1):
+            axes[row, column].imshow(explain.overlay(image, stack[column], cmap=MAP_COLORS))
+            if name in captions:
+                axes[row, column].set_xlabel(captions[name][column], fontsize=7)
         if titles is not None:
             axes[0, column].set_title(titles[column], fontsize=8)
     for ax in axes.ravel():
@@ -72,10 +84,20 @@ def map_grid(
         ax.set_yticks([])
     for row, name in enumerate(rows):
         axes[row, 0].set_ylabel(name, fontsize=9)
+    if maps:
+        scale = ScalarMappable(norm=Normalize(0, 1), cmap=MAP_COLORS)
+        bar = figure.colorbar(scale, ax=axes[1:, :].ravel().tolist(), shrink=0.8, aspect=30)
+        bar.set_label("share of the map's peak", fontsize=8)
+        bar.ax.tick_params(labelsize=7)
     if heading:
         figure.suptitle(heading, fontsize=10)
-    figure.tight_layout()
     return figure
+
+
+def call_captions(scored: pd.DataFrame, threshold: float) -> list[str]:
+    """``"P = 0.998, false alarm"`` for each row of a yes/no model's scores at ``threshold``."""
+    named = [OUTCOMES[name][2] for name in outcomes(scored, threshold)]
+    return [f"P = {p:.3f}, {words}" for p, words in zip(scored["probability"], named, strict=True)]
 
 
 def explain_rows(

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import ipywidgets as widgets
+import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
@@ -109,13 +110,30 @@ def compare(
 
 
 def show_augmentations(image: np.ndarray, augment: Callable[[tf.Tensor], tf.Tensor], n: int = 5) -> Figure:
-    """The image and ``n`` random variations of it: one batch through ``augment``, as in training."""
-    batch = augment(tf.repeat(tf.convert_to_tensor(image)[tf.newaxis], n, axis=0)).numpy()
+    """The image and ``n`` random variations of it: one batch through ``augment``, as in training.
+
+    When ``augment`` is a Keras ``Sequential`` with a ``RandomFlip`` layer, its
+    layers run one by one, so each title can say whether that variation was
+    mirrored (the flip layer's own output is checked, nothing is guessed).
+    """
+    batch = tf.repeat(tf.convert_to_tensor(image)[tf.newaxis], n, axis=0)
+    flipped: list[bool] | None = None
+    if isinstance(augment, keras.Sequential) and any(
+            isinstance(layer, keras.layers.RandomFlip) for layer in augment.layers):
+        for layer in augment.layers:
+            before, batch = batch, layer(batch)
+            if isinstance(layer, keras.layers.RandomFlip):
+                changed = zip(batch.numpy(), before.numpy(), strict=True)
+                flipped = [not np.array_equal(after, earlier) for after, earlier in changed]
+        batch = batch.numpy()
+    else:
+        batch = augment(batch).numpy()
     figure = Figure(figsize=(2.0 * (n + 1), 2.4), layout="constrained")
     axes = figure.subplots(1, n + 1)
     _show(axes[0], image, "original")
     for ax, variant, number in zip(axes[1:], batch, range(1, n + 1), strict=True):
-        _show(ax, variant, f"variation {number}")
+        mirrored = "" if flipped is None else (", FLIPPED" if flipped[number - 1] else ", not flipped")
+        _show(ax, variant, f"variation {number}{mirrored}")
     return figure
 
 

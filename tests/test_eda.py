@@ -202,3 +202,15 @@ def test_the_explorer_redraws_when_a_control_changes(monkeypatch):
     assert drawn[-1] == ((64, 64, 1), "pad → CLAHE → scale to 0-1")
     controls["image"].value = "two"
     assert len(drawn) == 5
+
+
+def test_flip_augmentations_say_which_variations_are_mirrored():
+    image = np.zeros((24, 24, 1), np.float32)
+    image[:, :6] = 255  # bright on the left: a mirrored copy is bright on the right
+    figure = explorer.show_augmentations(image, preprocess.augmentation(flip=True, strength=0.1, seed=4), n=6)
+    titles = [ax.get_title().split("\n")[0] for ax in figure.axes[1:]]
+    shown = [np.asarray(ax.get_images()[0].get_array()) for ax in figure.axes[1:]]
+    for title, variant in zip(titles, shown, strict=True):
+        bright_right = variant[:, -6:].mean() > variant[:, :6].mean()
+        assert title.endswith(", FLIPPED") == bright_right, title
+    assert any(t.endswith(", FLIPPED") for t in titles) and any(t.endswith("not flipped") for t in titles)
