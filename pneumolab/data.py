@@ -9,7 +9,6 @@ consumer drops them in one place, :func:`usable`.
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 import warnings
 from collections.abc import Iterable
@@ -18,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
 
 from pneumolab import config
 from pneumolab.config import LABELS, SPLITS
 
-IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png"})
-IMAGE_FORMATS = frozenset({"JPEG", "PNG"})
+IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png", ".dcm"})
+#: Shorter side (pixels) a JPEG is decoded at when the data set is checked: fast, and enough to see a blank.
+CHECK_DRAFT = 32
 
 #: Class names of each learning task, in the order of the model's outputs.
 TASKS = {
@@ -41,6 +40,10 @@ DOWNLOAD_HINT = (
     f"{config.DATA_ENV} at a folder laid out as train/ and test/, each with "
     "NORMAL/ and PNEUMONIA/ inside."
 )
+
+
+class DataWarning(UserWarning):
+    """Files of the data set that cannot be used; the command line prints these as its own lines."""
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -101,11 +104,13 @@ def build_manifest(data_dir: str | Path | None = None, *, check: bool = True) ->
     """One row per file under ``{split}/{label}/`` of the data set.
 
     Columns: ``path, split, label, cause, patient, file, ok, problem``. With
-    ``check=True`` every image is decoded once (at reduced scale, so originals
-    stay fast) and the table also gets ``width, height, mode, md5``; corrupt,
-    truncated, empty and non-image files get ``ok=False`` and a ``problem``,
-    and one warning lists them. With ``check=False`` only names and sizes are
-    looked at.
+    ``check=True`` every image is decoded once with the kit's one reader
+    (:func:`pneumolab.reader.load_image`, JPEGs at reduced scale so originals
+    stay fast) and the table also gets ``width, height, mode, md5``; files the
+    reader refuses (corrupt, truncated, empty, not an image) and images that
+    are not chest films (blank, tiny, a long strip) get ``ok=False`` and the
+    reader's reason as ``problem``, and one :class:`DataWarning` lists them.
+    With ``check=False`` only names and sizes are looked at.
     """
     root = find_data_dir(data_dir)
     rows = []
@@ -156,39 +161,39 @@ def _screen(path: Path) -> dict:
 
 
 def _inspect(path_str: str) -> dict:
-    """Decode one file at reduced scale: size, mode, checksum, and whether it is usable."""
+    """Read one file as training will (JPEGs at reduced scale): size, mode, checksum, whether it is usable."""
+    from pneumolab.reader import ImageError, load_image
+
     path = Path(path_str)
     found = _screen(path) | dict(width=np.nan, height=np.nan, mode="", md5="")
     if found["problem"] in ("hidden system file", "empty file"):
         return found
-    payload = path.read_bytes()
+    try:
+        payload = path.read_bytes()
+    except OSError as error:
+        return found | dict(ok=False, problem=f"cannot be read ({error.strerror or error})")
     found["md5"] = hashlib.md5(payload).hexdigest()
     if not found["ok"]:
         return found
     try:
-        with Image.open(io.BytesIO(payload)) as image:
-            found.update(width=image.width, height=image.height, mode=image.mode)
-            if image.format not in IMAGE_FORMATS:
-                return found | dict(ok=False, problem=f"unsupported format {image.format}")
-            image.draft("L", (max(1, image.width // 8), max(1, image.height // 8)))
-            image.load()
-    except UnidentifiedImageError:
-        return found | dict(ok=False, problem="not an image (unreadable content)")
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        return found | dict(ok=False, problem=f"corrupt or truncated ({error})")
+        image = load_image(payload, path.name, channels=1, draft=CHECK_DRAFT)
+    except ImageError as error:
+        return found | dict(ok=False, problem=str(error))
+    found.update(width=image.size[0], height=image.size[1], mode=image.mode)
+    if image.warnings:
+        return found | dict(ok=False, problem="not a chest X-ray: " + " ".join(image.warnings))
     return found
 
 
 def _warn_bad_files(frame: pd.DataFrame) -> None:
+    """One :class:`DataWarning` naming the unusable files (the first ten) and why."""
     bad = frame.loc[~frame["ok"]]
     if bad.empty:
         return
     listing = "\n".join(f"  {row.path}: {row.problem}" for row in bad.head(10).itertuples())
     more = f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else ""
-    warnings.warn(
-        f"{len(bad)} file(s) cannot be used and will be skipped:\n{listing}{more}",
-        stacklevel=3,
-    )
+    warnings.warn(DataWarning(f"{len(bad)} file(s) cannot be used and will be skipped:\n{listing}{more}"),
+                  stacklevel=3)
 
 
 def usable(manifest: pd.DataFrame) -> pd.DataFrame:

@@ -38,12 +38,25 @@ import numpy as np
 import tensorflow as tf
 from skimage import exposure, morphology
 
+from pneumolab.reader import read_image
+
 Fit = Literal["squash", "pad"]
 
 
 def decode(contents: bytes | tf.Tensor, channels: int = 1) -> tf.Tensor:
-    """Decode JPEG or PNG bytes (8- or 16-bit, gray, RGB or RGBA) to uint8 ``(H, W, channels)``."""
-    return tf.io.decode_image(contents, channels=channels, dtype=tf.uint8, expand_animations=False)
+    """JPEG, PNG or DICOM bytes to uint8 ``(H, W, channels)`` with the kit's one reader.
+
+    The reader (:func:`pneumolab.reader.read_image`) is the one training, the
+    panel and ``pneumolab predict`` use: upright, 16-bit files scaled by the
+    bits they use, CMYK as gray. Works eagerly and inside a ``tf.data`` map.
+    """
+
+    def read(payload: bytes) -> np.ndarray:
+        return read_image(payload, channels=channels)
+
+    image = tf.numpy_function(read, [contents], tf.uint8, stateful=False)
+    image.set_shape((None, None, channels))
+    return image
 
 
 def to_0_255(image: np.ndarray | tf.Tensor) -> tf.Tensor:
