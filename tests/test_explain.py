@@ -384,7 +384,7 @@ def test_gallery_builds_for_each_kind(tiny_scored, kind, shown):
 
     model, card, scored = tiny_scored
     figure = explain_plots.explanation_gallery(model, card, scored, kind, n=4)
-    assert len(figure.axes) == 2 * shown  # the images over their overlays
+    assert len(figure.axes) == 2 * shown + 1  # the images over their overlays, and the colour bar
     assert explain_plots.OUTCOMES[kind][2] in figure.get_suptitle()
     figure.canvas.draw()
 
