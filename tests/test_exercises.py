@@ -7,10 +7,11 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from keras import layers
+from keras import initializers, layers
 
-from pneumolab import data, evaluate, models, preprocess, train
+from pneumolab import data, evaluate, explain, models, multiclass, preprocess, train
 from pneumolab import exercises as check
+from pneumolab.exercises import _core
 
 
 def assert_hint(feedback: check.Feedback, *words: str) -> None:
@@ -103,7 +104,31 @@ def test_an_unanswered_exercise_stops_the_notebook():
         check.unit_scale(to_unit)
 
 
-GARBAGE = [None, "0.5", 3.5, True, [1, 2], {"a": 1}, np.zeros((2, 2)), pd.DataFrame(), object(), float("nan")]
+GARBAGE = [None, "0.5", 3.5, True, [1, 2], {"a": 1}, np.zeros((2, 2)), pd.DataFrame(), object(), float("nan"),
+           lambda *args: None, lambda *args: 1 / 0]
+
+#: A small batch of "model inputs" on a 0-255 scale for the lesson 06 checkers.
+IMAGES = np.random.default_rng(3).uniform(0, 200, (3, 48, 48, 1)).astype(np.float32)
+
+
+def tiny_model() -> keras.Model:
+    """A stand-in for the reference model: a small sigmoid CNN on 48 x 48 gray inputs, fixed weights."""
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((48, 48, 1)), layers.Rescaling(1 / 255),
+                             layers.Conv2D(4, 3, padding="same", activation="relu"), layers.MaxPooling2D(),
+                             layers.Conv2D(8, 3, padding="same", activation="relu"),
+                             layers.GlobalAveragePooling2D(),
+                             layers.Dense(1, "sigmoid", kernel_initializer=initializers.RandomNormal(0, 5))])
+
+
+def three_classes() -> tuple[np.ndarray, np.ndarray]:
+    """Labels (0 normal, 1 bacteria, 2 virus) and a stand-in model's probabilities, where per-class recall,
+    precision and accuracy all differ."""
+    rng = np.random.default_rng(5)
+    y = np.repeat([0, 1, 2], [60, 90, 50])
+    logits = rng.normal(0, 1, (y.size, 3)) + 1.6 * np.eye(3)[y]
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return y, probs
 
 
 def every_checker(answer, manifest, random_split, scores, scratch) -> dict:
@@ -123,6 +148,13 @@ def every_checker(answer, manifest, random_split, scores, scratch) -> dict:
         "confusion_counts": lambda: check.confusion_counts(answer, y, p, 0.5),
         "recall_specificity": lambda: check.recall_specificity(answer, y, p, 0.5),
         "threshold_for_recall": lambda: check.threshold_for_recall(answer, y, p),
+        "border_share": lambda: check.border_share(answer),
+        "planted_marker": lambda: check.planted_marker(answer, IMAGES),
+        "marker_effect": lambda: check.marker_effect(answer, tiny_model(), IMAGES),
+        "class_recalls": lambda: check.class_recalls(answer, *three_classes()),
+        "pneumonia_probability": lambda: check.pneumonia_probability(answer, three_classes()[1]),
+        "pair_threshold": lambda: check.pair_threshold(answer, *three_classes()),
+        "concepts": lambda: check.concepts(answer, "05"),
     }
 
 
@@ -224,6 +256,10 @@ def test_preprocessing_chain():
     assert_hint(check.preprocessing_chain(lambda raw: np.asarray(prepare(raw), np.float64)), "float32")
     assert_hint(check.preprocessing_chain(lambda raw: raw.reshape(-1)[5]), "shape")
 
+    wrong_order = lambda raw: preprocess.clahe(preprocess.standardize_per_image(resize(raw)))  # noqa: E731
+    hint = check.preprocessing_chain(wrong_order)
+    assert_hint(hint, "ORDER", "standardize last")
+    assert "missing" not in hint.message
     assert_hint(check.preprocessing_chain(lambda raw: preprocess.with_channels(raw, 2)),
                 "raised ValueError", "channels must be 1 or 3")
 
@@ -242,6 +278,12 @@ def test_class_weights():
     assert_hint(check.class_weights({0: 130 / 40, 1: 130 / 90}, labels), "ratio")
     assert_hint(check.class_weights([reference[0], reference[1]], labels), "dict")
     assert_hint(check.class_weights({"NORMAL": 1.6, "PNEUMONIA": 0.7}, labels), "indices")
+    text_keys = check.class_weights({str(k): v for k, v in reference.items()}, labels)
+    assert_hint(text_keys, "not text", "{0: ..., 1: ...}")
+    missing = check.class_weights({0: reference[0]}, labels)
+    assert_hint(missing, "{0: ..., 1: ...}")
+    for feedback in (text_keys, missing):  # every hint shows the keys as Keras wants them: integers
+        assert "'0'" not in feedback.message and "'1'" not in feedback.message
     hint = check.class_weights({0: 1.0, 1: 1.0}, labels)
     assert_hint(hint, "average")
     assert f"{reference[0]:.2f}" not in hint.message
@@ -350,25 +392,37 @@ def test_confusion_counts(scores):
     assert_hint(check.confusion_counts({"TN": tn, "FP": fp, "FN": fn}, y, p, 0.5), "'TP'")
 
 
+def rates(counts: dict) -> dict:
+    return {"recall": counts["TP"] / (counts["TP"] + counts["FN"]),
+            "specificity": counts["TN"] / (counts["TN"] + counts["FP"])}
+
+
 def test_recall_specificity(scores):
     y, p = scores
-    found = evaluate.metrics_at(y, p, 0.5)
-    (tn, _), (fn, _) = found["confusion_matrix"]
-    recall, specificity = found["recall"], found["specificity"]
-    rates = sorted([recall, specificity, found["precision"], tn / (tn + fn), 1 - specificity])
-    assert min(np.diff(rates)) > 0.02  # every mistake below gives a distinguishable number
-    assert check.recall_specificity({"recall": recall, "specificity": specificity}, y, p, 0.5)
-    rounded = {"recall": round(recall, 2), "specificity": round(specificity, 2)}
-    assert check.recall_specificity(rounded, y, p, 0.5)
+    assert check.recall_specificity(rates, y, p, 0.5)
+    assert check.recall_specificity(lambda c: {k: round(v, 2) for k, v in rates(c).items()}, y, p, 0.5)
     answers = {
-        "precision": {"recall": found["precision"], "specificity": specificity},
-        "predicted NORMAL": {"recall": recall, "specificity": tn / (tn + fn)},
-        "percentages": {"recall": 100 * recall, "specificity": 100 * specificity},
-        "swapped": {"recall": specificity, "specificity": recall},
-        "false alarms": {"recall": recall, "specificity": 1 - specificity},
+        "precision": lambda c: rates(c) | {"recall": c["TP"] / (c["TP"] + c["FP"])},
+        "predicted NORMAL": lambda c: rates(c) | {"specificity": c["TN"] / (c["TN"] + c["FN"])},
+        "percentages": lambda c: {k: 100 * v for k, v in rates(c).items()},
+        "swapped": lambda c: {"recall": rates(c)["specificity"], "specificity": rates(c)["recall"]},
+        "false alarms": lambda c: {"recall": rates(c)["recall"], "specificity": 1 - rates(c)["specificity"]},
     }
     for hint, answer in answers.items():
         assert_hint(check.recall_specificity(answer, y, p, 0.5), hint)
+    assert_hint(check.recall_specificity(rates(check.STAND_IN_COUNTS), y, p, 0.5), "function itself")
+    assert_hint(check.recall_specificity(lambda c: c["tp"], y, p, 0.5), "raised KeyError")
+
+
+def test_a_swap_of_the_rates_is_caught_when_they_are_equal_on_the_data():
+    """Quick mode's validation set often has recall == specificity: the stand-in matrix still tells."""
+    y = np.repeat([0, 0, 1, 1], [17, 3, 3, 17])
+    p = np.repeat([0.1, 0.9, 0.1, 0.9], [17, 3, 3, 17])
+    found = evaluate.metrics_at(y, p, 0.5)
+    assert found["recall"] == found["specificity"]
+    swapped = lambda c: {"recall": rates(c)["specificity"], "specificity": rates(c)["recall"]}  # noqa: E731
+    assert_hint(check.recall_specificity(swapped, y, p, 0.5), "swapped", "second matrix")
+    assert check.recall_specificity(rates, y, p, 0.5)
 
 
 def test_threshold_for_recall(scores):
@@ -383,3 +437,199 @@ def test_threshold_for_recall(scores):
     assert f"{choice.threshold:.3g}" not in too_high.message
     assert_hint(check.threshold_for_recall(below * 0.5, y, p, target=0.95), "highest")
     assert_hint(check.threshold_for_recall(1.2, y, p), "between 0 and 1")
+
+
+# ---------------------------------------------------------------- lesson 06
+
+
+def band_share(heat: np.ndarray, margin: float = 0.1) -> float:
+    rows, cols = max(1, round(margin * heat.shape[0])), max(1, round(margin * heat.shape[1]))
+    return 1 - heat[rows:-rows, cols:-cols].sum() / heat.sum()
+
+
+def test_border_share():
+    assert check.border_share(band_share)
+    assert check.border_share(lambda heat, margin=0.1: explain.border_share(heat, margin))
+    assert_hint(check.border_share(lambda heat, margin=0.1: 1 - band_share(heat, margin)), "INSIDE")
+    assert_hint(check.border_share(lambda heat, margin=0.1: band_share(heat)), "margin` argument")
+    assert_hint(check.border_share(lambda heat, margin=0.1: 1 - (1 - 2 * margin) ** 2), "AREA")
+
+    def square_band(heat, margin=0.1):
+        side = max(1, round(margin * heat.shape[0]))
+        return 1 - heat[side:-side, side:-side].sum() / heat.sum()
+
+    assert_hint(check.border_share(square_band), "height", "width")
+    assert_hint(check.border_share(lambda heat, margin=0.1: 1 - heat[5:-5].sum() / heat.sum()),
+                "ALL FOUR edges")
+    assert_hint(check.border_share(lambda heat, margin=0.1: heat[:3]), "one number")
+    assert_hint(check.border_share(0.36), "function itself")
+
+
+def test_planted_marker():
+    assert check.planted_marker(check.plant, IMAGES)
+
+    def painted(images, rows=slice(8, 24), cols=slice(8, 24), level=255.0, first_only=False, copy=True):
+        marked = images.copy() if copy else images
+        marked[:1 if first_only else None, rows, cols] = level
+        return marked
+
+    assert check.planted_marker(painted, IMAGES)
+    assert_hint(check.planted_marker(lambda images: painted(images, copy=False), IMAGES), "COPY")
+    assert_hint(check.planted_marker(lambda images: painted(images, level=1.0), IMAGES), "0-255")
+    assert_hint(check.planted_marker(lambda images: painted(images, rows=slice(-24, -8)), IMAGES),
+                "wrong place")
+    assert_hint(check.planted_marker(lambda images: painted(images, rows=slice(8, 23)), IMAGES), "slice ends")
+    assert_hint(check.planted_marker(lambda images: painted(images, first_only=True), IMAGES), "every image")
+    assert_hint(check.planted_marker(lambda images: images[:, :, :, 0], IMAGES), "shape")
+    assert_hint(check.planted_marker(lambda images: None, IMAGES), "return")
+    assert (IMAGES[:, 8:24, 8:24] < 255).all()  # no checker call touched the shared batch
+
+
+def test_marker_effect():
+    model = tiny_model()
+    marked = check.plant(IMAGES)
+    before, after = (np.asarray(model(batch))[:, 0] for batch in (IMAGES, marked))
+    share_before, share_after = (explain.border_share(explain.grad_cam(model, batch))
+                                 for batch in (IMAGES, marked))
+    right = {"probability": float(np.mean(after - before)),
+             "border share": float(np.nanmean(share_after - share_before))}
+    assert abs(right["probability"]) > 1e-3 and abs(right["border share"]) > 1e-3
+    assert check.marker_effect(right, model, IMAGES)
+    flipped = {"probability": -right["probability"], "border share": right["border share"]}
+    assert_hint(check.marker_effect(flipped, model, IMAGES), "sign", "probability")
+    one_side = {"probability": right["probability"], "border share": float(np.nanmean(share_after))}
+    assert_hint(check.marker_effect(one_side, model, IMAGES), "one set of images")
+    percent = {"probability": right["probability"], "border share": 100 * right["border share"]}
+    assert_hint(check.marker_effect(percent, model, IMAGES), "percentage")
+    assert_hint(check.marker_effect({"probability": 0.0, "border share": 0.0}, model, IMAGES), "change")
+    assert_hint(check.marker_effect({"probability": 0.1}, model, IMAGES), "'border share'")
+
+
+# ---------------------------------------------------------------- lesson 07
+
+
+def test_class_recalls():
+    y, probs = three_classes()
+    report = multiclass.multiclass_report(y, probs, data.TASKS["cause"], ci=False)
+    matrix = np.asarray(report["confusion_matrix"])
+    recall, precision = np.diag(matrix) / matrix.sum(axis=1), np.diag(matrix) / matrix.sum(axis=0)
+    assert min(abs(recall - precision)) > 0.02
+    def per_class(values) -> dict:
+        return dict(zip(data.TASKS["cause"], values, strict=True))
+
+    assert check.class_recalls(per_class(recall), y, probs)
+    assert check.class_recalls({name.upper(): round(value, 2) for name, value in per_class(recall).items()},
+                               y, probs)
+    assert_hint(check.class_recalls(per_class(precision), y, probs), "COLUMN", "precision")
+    assert_hint(check.class_recalls(per_class(100 * recall), y, probs), "percentages")
+    assert_hint(check.class_recalls(per_class(np.diag(matrix)), y, probs), "count")
+    accuracy = np.trace(matrix) / matrix.sum()
+    assert_hint(check.class_recalls(per_class([accuracy] * 3), y, probs), "accuracy")
+    assert_hint(check.class_recalls(list(recall), y, probs), "dict")
+
+
+def test_pneumonia_probability():
+    _, probs = three_classes()
+    assert check.pneumonia_probability(probs[:, 1] + probs[:, 2], probs)
+    assert check.pneumonia_probability((1 - probs[:, 0])[:, None], probs)
+    assert_hint(check.pneumonia_probability(probs[:, 0], probs), "NORMAL")
+    assert_hint(check.pneumonia_probability(probs[:, 1], probs), "viral one is pneumonia too")
+    assert_hint(check.pneumonia_probability(probs[:, 1:].max(axis=1), probs), "ADD up")
+    assert_hint(check.pneumonia_probability(probs[:, 1:], probs), "one probability per image")
+    assert_hint(check.pneumonia_probability(probs[:5, 1] + probs[:5, 2], probs), "shape")
+
+
+def test_pair_threshold():
+    y, probs = three_classes()
+    y_pair, s_pair = multiclass.pair_scores(y, probs, data.TASKS["cause"], positive="virus",
+                                            negative="bacteria")
+    best = evaluate.choose_threshold(y_pair, s_pair, "youden")
+    assert check.pair_threshold(best.threshold, y, probs)
+    assert check.pair_threshold(best, y, probs)
+    raw = evaluate.choose_threshold(y_pair, probs[np.isin(y, (1, 2)), 2], "youden").threshold
+    assert not np.array_equal(evaluate.metrics_at(y_pair, s_pair, raw)["confusion_matrix"],
+                              best.metrics["confusion_matrix"])
+    assert_hint(check.pair_threshold(raw, y, probs), "p_virus alone")
+    assert_hint(check.pair_threshold(0.99, y, probs), "does better")
+    assert_hint(check.pair_threshold(1.5, y, probs), "between 0 and 1")
+    hint = check.pair_threshold(0.5, y, probs)
+    if not hint.ok:  # 0.5 is right only if it happens to cut like the best threshold
+        assert_hint(hint, "only a default")
+
+
+# ---------------------------------------------------------------- concept checks
+
+
+@pytest.mark.parametrize("lesson", sorted(check.QUESTIONS))
+def test_every_lesson_has_a_concept_check_that_accepts_its_answers(lesson):
+    questions = check.QUESTIONS[lesson]
+    assert 4 <= len(questions) <= 6
+    answers = {number: question.answer for number, question in enumerate(questions, 1)}
+    assert check.concepts(answers, lesson)
+    typed = {str(k): f" {v.upper()})" if isinstance(v, str) else v for k, v in answers.items()}
+    assert check.concepts(typed, lesson)
+    shown = check.concept_questions(lesson).data
+    assert shown.count("**") >= 2 * len(questions)
+    for question in questions:
+        assert question.text in shown
+        for letter, choice in question.choices.items():
+            assert f"**{letter})** {choice}" in shown
+        assert (question.answer in question.choices) == bool(question.choices)
+
+
+@pytest.mark.parametrize("lesson", sorted(check.QUESTIONS))
+def test_a_wrong_concept_answer_gets_its_own_hint_without_the_answer(lesson):
+    questions = check.QUESTIONS[lesson]
+    answers = {number: question.answer for number, question in enumerate(questions, 1)}
+    for number, question in enumerate(questions, 1):
+        for wrong, hint in question.hints.items():
+            feedback = check.concepts(answers | {number: wrong}, lesson)
+            assert_hint(feedback, f"{len(questions) - 1} of {len(questions)} right", f"Q{number}: {hint}")
+
+
+def test_concept_check_hints():
+    assert_hint(check.concepts({1: 0.625}, "01"), "1 of 5 right", "Q2: not answered yet")
+    assert_hint(check.concepts({1: "z"}, "01"), "a number")
+    assert_hint(check.concepts({2: "z"}, "01"), "one of the letters")
+    assert_hint(check.concepts({1: 62.5}, "01"), "percentage")
+    assert_hint(check.concepts({9: "a"}, "01"), "no question 9")
+    assert_hint(check.concepts({1: 0.625}, "12"), "no concept check")
+    assert check.concepts({1: 0.625, 2: "c)", 3: " B ", 4: "a", 5: "b"}, 1)
+
+
+# ---------------------------------------------------------------- progress
+
+
+def test_summary_shows_the_latest_verdict_per_exercise(manifest, monkeypatch):
+    monkeypatch.setattr(_core, "_history", [])
+    assert check.summary().empty
+    check.majority_baseline(0.3, manifest)
+    check.majority_baseline(0.75, manifest)
+    check.concepts({1: 0.5}, "01")
+    table = check.summary()
+    assert list(table["exercise"]) == ["always-PNEUMONIA baseline", "concept check"]
+    assert list(table["result"]) == ["✅ right", "💡 not yet"]
+    assert list(table["attempts"]) == [2, 1]
+
+
+def test_results_are_saved_per_student_and_collected(tmp_path, manifest, monkeypatch, capsys):
+    monkeypatch.setattr(_core, "_history", [])
+    with pytest.raises(ValueError, match="No exercise"):
+        check.save_results("ada", "01", tmp_path)
+    check.majority_baseline(0.75, manifest)
+    check.concepts({1: 0.5}, "01")
+    first = check.save_results("Ada Lovelace", "01", tmp_path)
+    assert first == tmp_path / "01_Ada_Lovelace.csv"
+    assert "1 of 2 exercises right" in capsys.readouterr().out
+    monkeypatch.setattr(_core, "_history", [])
+    check.majority_baseline(0.3, manifest)
+    check.save_results("grace", "01", tmp_path)
+    table = check.collect_results(tmp_path).set_index("student")
+    assert table.loc["Ada_Lovelace", "right"] == 1 and table.loc["Ada_Lovelace", "tried"] == 2
+    assert table.loc["grace", "right"] == 0
+    assert table.loc["Ada_Lovelace", "concept check"] == "💡 not yet"
+    assert table.loc["grace", "always-PNEUMONIA baseline"] == "💡 not yet"
+    with pytest.raises(ValueError, match="student"):
+        check.save_results("  ", "01", tmp_path)
+    with pytest.raises(FileNotFoundError, match="save_results"):
+        check.collect_results(tmp_path / "empty")

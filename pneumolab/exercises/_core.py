@@ -4,20 +4,22 @@ A check is a function that works the right answer out itself, returns a confirma
 answer matches and raises :class:`_Hint` at the first thing wrong with it. :func:`_checker` turns it into
 what the notebooks call: it prints the :class:`Feedback` and returns it, turns any other error into a hint
 (a checker must never crash a student's notebook) and lets only ``NotImplementedError`` through, since
-an unanswered exercise should stop "Run all". The readers below turn an answer into a number, a count or
-a dict of numbers, or give a hint saying which form was expected.
+an unanswered exercise should stop "Run all"; it also records every verdict in :func:`history`, which the
+progress view (:mod:`.progress`) reads. The readers below turn an answer into a number, a count or a dict
+of numbers, or give a hint saying which form was expected.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 _strict = False
+_history: list[Feedback] = []
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,11 @@ def strict(on: bool = True) -> None:
     _strict = on
 
 
+def history() -> list[Feedback]:
+    """Every verdict given in this kernel (this notebook), oldest first: what the progress view reads."""
+    return list(_history)
+
+
 def _checker(exercise: str, expects: str) -> Callable[[Callable[..., str]], Callable[..., Feedback]]:
     """Make a check (returns the confirmation, raises :class:`_Hint`) a checker that prints and returns."""
 
@@ -68,6 +75,7 @@ def _checker(exercise: str, expects: str) -> Callable[[Callable[..., str]], Call
                 problem = f"I could not check this answer ({type(error).__name__}: {error})."
                 feedback = Feedback(exercise, False, f"{problem} Expected {expects}.")
             print(feedback)
+            _history.append(feedback)
             if _strict and not feedback.ok:
                 raise AnswerRejected(str(feedback))
             return feedback
@@ -84,6 +92,24 @@ def _describe(answer: object) -> str:
     name, shape = type(answer).__name__, getattr(answer, "shape", None)
     article = "an" if name[0].lower() in "aeiou" else "a"
     return f"{article} {name}" + (f" of shape {tuple(shape)}" if shape is not None else "")
+
+
+def _function(answer: object) -> Callable:
+    """The answer if it is a function, else a hint to pass the function itself."""
+    if not callable(answer) or isinstance(answer, type):
+        raise _Hint("Pass your function itself (its name, without parentheses); "
+                    f"you gave {_describe(answer)}.")
+    return answer
+
+
+def _run(function: Callable, *args: object, on: str) -> object:
+    """A student's function called on ``args``; an error in it becomes a hint naming ``on``, the input."""
+    try:
+        return _function(function)(*args)
+    except (NotImplementedError, _Hint):
+        raise
+    except Exception as error:
+        raise _Hint(f"Your function raised {type(error).__name__} on {on}: {error}") from None
 
 
 def _number(answer: object, what: str) -> float:
@@ -114,17 +140,33 @@ def _matches(value: float, reference: float) -> bool:
     return math.isclose(value, reference, rel_tol=1e-3, abs_tol=0.005 + 1e-9)
 
 
+def _key(key: object) -> object:
+    """A dict key as compared: text in lower case, any integer (Python or NumPy, not bool) as an int."""
+    if isinstance(key, str):
+        return key.lower()
+    if isinstance(key, int | np.integer) and not isinstance(key, bool):
+        return int(key)
+    return key
+
+
 def _entries(
-    answer: object, keys: tuple[str, ...], what: str, read: Callable[[object, str], float] = _number
-) -> dict[str, float]:
-    """A dict answer's numbers under ``keys`` (any letter case), or a hint showing the expected form."""
-    form = "{" + ", ".join(f"'{key}': ..." for key in keys) + "}"
+    answer: object, keys: tuple[Hashable, ...], what: str, read: Callable[[object, str], float] = _number
+) -> dict[Hashable, float]:
+    """A dict answer's numbers under ``keys`` (text in any letter case), or a hint showing the expected form.
+
+    Hints always show the keys as they must be typed, e.g. ``{0: ..., 1: ...}`` for integer keys and
+    ``{'TN': ..., ...}`` for text ones.
+    """
+    form = "{" + ", ".join(f"{key!r}: ..." for key in keys) + "}"
     if not isinstance(answer, Mapping):
         raise _Hint(f"Give {what} as a dict, {form}, so the numbers cannot get mixed up; "
                     f"you gave {_describe(answer)}.")
-    given = {str(key).lower(): value for key, value in answer.items()}
-    missing = [key for key in keys if key.lower() not in given]
+    given = {_key(key): value for key, value in answer.items()}
+    missing = [key for key in keys if _key(key) not in given]
     if missing:
+        if all(isinstance(key, int) for key in keys) and {str(key) for key in keys} <= set(map(str, answer)):
+            raise _Hint(f"Use the numbers themselves as keys, not text: {form}, without quotes around "
+                        "the keys.")
         raise _Hint(f"The dict needs the keys {', '.join(map(repr, keys))}; {', '.join(map(repr, missing))} "
                     f"missing. Expected {form}.")
-    return {key: read(given[key.lower()], f"The value of {key!r}") for key in keys}
+    return {key: read(given[_key(key)], f"The value of {key!r}") for key in keys}

@@ -33,8 +33,8 @@ def class_weights(answer: dict[int, float], labels: ArrayLike) -> str:
     if isinstance(answer, Mapping) and set(map(str, answer)) & set(names.values()):
         raise _Hint("Use the class indices 0 (NORMAL) and 1 (PNEUMONIA) as keys, not the names: "
                     "they are what the labels hold.")
-    given = _entries(answer, tuple(map(str, reference)), "the weights")
-    weights = np.array([given[str(c)] for c in reference])
+    given = _entries(answer, tuple(reference), "the weights")
+    weights = np.array([given[c] for c in reference])
     expected = np.array(list(reference.values()))
     counts = np.bincount(labels, minlength=len(reference))
     if all(map(_matches, weights, expected)):

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from pneumolab import config
-from pneumolab.exercises._core import _checker, _describe, _Hint
+from pneumolab.exercises._core import _checker, _Hint, _run
 
 
 def films() -> dict[str, np.ndarray]:
@@ -31,16 +31,7 @@ def films() -> dict[str, np.ndarray]:
 
 def _call(function: object, image: np.ndarray, name: str) -> np.ndarray:
     """A student's function applied to a copy of ``image``, as an array; hints if it cannot be."""
-    if not callable(function):
-        raise _Hint("Pass your function itself (its name, without parentheses); "
-                    f"you gave {_describe(function)}.")
-    try:
-        result = function(image.copy())
-    except NotImplementedError:
-        raise
-    except Exception as error:
-        raise _Hint(f"Your function raised {type(error).__name__} on {name} {image.shape} {image.dtype}: "
-                    f"{error}") from None
+    result = _run(function, image.copy(), on=f"{name} {image.shape} {image.dtype}")
     if result is None:
         raise _Hint("Your function returned None: did you forget the `return`?")
     return np.asarray(result)
@@ -98,6 +89,7 @@ def preprocessing_chain(prepare: Callable[[np.ndarray], np.ndarray], size: int =
             raise _Hint(f"Your function returns {got.dtype}; return float32, what the model computes in.")
         if not np.isfinite(got).all():
             raise _Hint("Your result holds NaN or infinite values: a division by a zero spread?")
+        _check_order(got, resized)
         mean, spread = float(got.mean()), float(got.std())
         if abs(mean) > 1e-2 or abs(spread - 1) > 1e-2:
             if got.min() >= 0 and got.max() > 1.5:
@@ -122,3 +114,14 @@ def preprocessing_chain(prepare: Callable[[np.ndarray], np.ndarray], size: int =
                     "with default options.")
     return (f"any film, 8 or 16 bit, gray or RGB, comes out float32 {expected.shape}, contrast-enhanced, "
             "mean 0 and spread 1.")
+
+
+def _check_order(got: np.ndarray, resized: np.ndarray) -> None:
+    """Hints when ``got`` is the chain with CLAHE and standardizing swapped: both steps, wrong order."""
+    from pneumolab import preprocess
+
+    swapped = np.asarray(preprocess.clahe(preprocess.standardize_per_image(resized)), np.float32)
+    if got.shape == swapped.shape and np.allclose(got, swapped, atol=1e-3):
+        raise _Hint("Both steps are there, but in the wrong ORDER: you standardized first and applied CLAHE "
+                    "after it, so CLAHE rescaled the standardized values back to its own range. Standardize "
+                    f"last. The chain: {CHAIN}.")
