@@ -19,6 +19,8 @@ from nbclient.exceptions import CellExecutionError
 ROOT = Path(__file__).resolve().parents[1]
 EXERCISES = ROOT / "notebooks" / "exercises"
 STUDENT_NOTEBOOKS = sorted(EXERCISES.glob("[0-9][0-9]_*.ipynb"))
+SOLUTION_NOTEBOOKS = sorted((EXERCISES / "solutions").glob("[0-9][0-9]_*.ipynb"))
+LESSONS = sorted(path.name[:2] for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 STUB = "raise NotImplementedError()"
 
 
@@ -59,7 +61,9 @@ def test_unbalanced_markers_are_refused(maker, source):
 
 def test_the_student_notebooks_are_up_to_date_with_the_solutions(maker):
     copies = maker.student_copies()
-    assert sorted(copies) == STUDENT_NOTEBOOKS, "a solution or a student copy is missing"
+    students = sorted(path for path in copies if path.parent == EXERCISES)
+    assert students == STUDENT_NOTEBOOKS, "a solution or a student copy is missing"
+    assert sorted(set(copies) - set(students)) == SOLUTION_NOTEBOOKS
     stale = [path.name for path, text in copies.items() if path.read_text() != text]
     assert not stale, f"regenerate with `python tools/make_exercises.py`: {stale}"
     assert maker.main(["--check"]) == 0
@@ -77,6 +81,46 @@ def test_every_exercise_is_followed_by_its_check(path):
     for leftover in ("BEGIN SOLUTION", "HIDDEN TESTS", "strict("):
         assert leftover not in text
     assert all(not cell.get("outputs") for cell in cells)
+
+
+def test_every_lesson_has_an_exercise_set_with_its_concept_check_and_a_progress_view():
+    sets = {path.name[:2]: nbformat.read(path, as_version=4).cells for path in STUDENT_NOTEBOOKS}
+    assert sorted(sets) == LESSONS
+    for lesson, cells in sets.items():
+        sources = [cell.source for cell in cells]
+        assert f'check.concept_questions("{lesson}")' in sources
+        assert f'check.concepts(concept_answers, "{lesson}")' in sources
+        assert sources[-1] == "check.summary()"
+
+
+def test_nbgrader_roles_follow_the_markers(maker):
+    cells = [nbformat.v4.new_code_cell(source) for source in (
+        "import x\n### BEGIN HIDDEN TESTS\nx.strict()\n### END HIDDEN TESTS",
+        "### BEGIN SOLUTION\na = 1\n### END SOLUTION",
+        "check.a(a)",
+        "plot(a)",
+    )] + [nbformat.v4.new_markdown_cell("### BEGIN SOLUTION\nBecause.\n### END SOLUTION")]
+    roles = maker.nbgrader_roles(cells)
+    assert [role["grade_id"] for role in roles] == ["setup", "answer_1", "check_1", "cell_03", "written_1"]
+    setup, answer, test, other, written = roles
+    assert setup["grade"] and setup["locked"] and setup["points"] == 0
+    assert answer["solution"] and not answer["grade"] and not answer["locked"]
+    assert test["grade"] and test["locked"] and test["points"] == maker.CHECK_POINTS
+    assert other["locked"] and not other["grade"] and not other["solution"]
+    assert written["solution"] and written["grade"] and written["points"] == maker.WRITTEN_POINTS
+    assert all(role["schema_version"] == 3 for role in roles)
+
+
+@pytest.mark.parametrize("path", SOLUTION_NOTEBOOKS, ids=lambda p: p.stem)
+def test_solution_notebooks_carry_nbgrader_metadata(path):
+    cells = nbformat.read(path, as_version=4).cells
+    roles = [cell.metadata.get("nbgrader") for cell in cells]
+    assert all(roles), "run `python tools/make_exercises.py`"
+    ids = [role["grade_id"] for role in roles]
+    assert len(set(ids)) == len(ids)
+    checks = [role for role in roles if role["grade_id"].startswith("check_")]
+    assert len(checks) == len([role for role in roles if role["grade_id"].startswith("answer_")])
+    assert all(role["points"] > 0 for role in checks)
 
 
 @pytest.mark.parametrize("path", STUDENT_NOTEBOOKS, ids=lambda p: p.stem)

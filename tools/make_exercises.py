@@ -1,6 +1,7 @@
 """Make the student exercise notebooks from the solution notebooks, the one source of truth.
 
-    notebooks/exercises/solutions/NN_*.ipynb  ->  notebooks/exercises/NN_*.ipynb
+    notebooks/exercises/solutions/NN_*.ipynb  ->  notebooks/exercises/NN_*.ipynb (and nbgrader metadata
+                                                  in the solutions themselves)
 
 It uses nbgrader's markers, so nbgrader can read the solutions too:
 
@@ -8,6 +9,16 @@ It uses nbgrader's markers, so nbgrader can read the solutions too:
   ``raise NotImplementedError()`` at the marker's indentation (in a text cell: ``YOUR ANSWER HERE``);
 - a ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS`` region is dropped;
 - outputs and execution counts are cleared.
+
+It also writes nbgrader's cell metadata into the solutions, worked out from the same markers, so a
+teacher with nbgrader needs no *Create Assignment* toolbar (:func:`nbgrader_roles`):
+
+- a code cell with a solution region is an *autograded answer*; the cell after it (its check) is an
+  *autograder test* worth :data:`CHECK_POINTS` point, locked;
+- a text cell with a solution region is a *manually graded answer* worth :data:`WRITTEN_POINTS` points;
+- the setup cell with the hidden region is an autograder test worth 0 points (nbgrader keeps hidden
+  regions in test cells only): it switches strict mode on while grading;
+- every other cell is read-only (locked), so the grader runs the notebook as written.
 
 Usage::
 
@@ -30,6 +41,8 @@ CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 TEXT_STUB = ("YOUR ANSWER HERE",)
 SOLUTION = ("### BEGIN SOLUTION", "### END SOLUTION")
 HIDDEN = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+CHECK_POINTS = 1
+WRITTEN_POINTS = 2
 
 
 def _replace_regions(lines: list[str], markers: tuple[str, str], stub: tuple[str, ...]) -> list[str]:
@@ -61,6 +74,42 @@ def student_source(source: str, cell_type: str) -> str:
     return "\n".join(_replace_regions(lines, SOLUTION, CODE_STUB if cell_type == "code" else TEXT_STUB))
 
 
+def _has(source: str, markers: tuple[str, str]) -> bool:
+    return any(line.strip() == markers[0] for line in source.split("\n"))
+
+
+def nbgrader_roles(cells: list) -> list[dict]:
+    """nbgrader's metadata for each cell, from the markers (see the module docstring)."""
+    roles, answers, written, checks = [], 0, 0, 0
+    for index, cell in enumerate(cells):
+        after_answer = bool(roles) and roles[-1]["grade_id"].startswith("answer_")
+        if _has(cell.source, SOLUTION) and cell.cell_type == "code":
+            answers += 1
+            role = dict(grade_id=f"answer_{answers}", solution=True, grade=False, locked=False)
+        elif _has(cell.source, SOLUTION):
+            written += 1
+            role = dict(grade_id=f"written_{written}", solution=True, grade=True, locked=False,
+                        points=WRITTEN_POINTS)
+        elif after_answer and cell.cell_type == "code":
+            checks += 1
+            role = dict(grade_id=f"check_{checks}", solution=False, grade=True, locked=True,
+                        points=CHECK_POINTS)
+        elif _has(cell.source, HIDDEN):
+            role = dict(grade_id="setup", solution=False, grade=True, locked=True, points=0)
+        else:
+            role = dict(grade_id=f"cell_{index:02d}", solution=False, grade=False, locked=True)
+        roles.append(role | dict(schema_version=3, task=False))
+    return roles
+
+
+def graded_solution(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of a solution notebook with nbgrader's metadata in every cell (other metadata kept)."""
+    notebook = nbformat.from_dict(solution)
+    for cell, role in zip(notebook.cells, nbgrader_roles(notebook.cells), strict=True):
+        cell.metadata["nbgrader"] = role
+    return notebook
+
+
 def student_notebook(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The student version of a solution notebook (a new notebook; the solution is left as it was)."""
     notebook = nbformat.from_dict(solution)
@@ -72,12 +121,19 @@ def student_notebook(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return notebook
 
 
+def _text(notebook: nbformat.NotebookNode) -> str:
+    text = nbformat.writes(notebook)
+    return text if text.endswith("\n") else text + "\n"
+
+
 def student_copies() -> dict[Path, str]:
-    """Every student notebook's path and text, made from the solutions now on disk."""
+    """Every notebook this tool writes and its text, from the solutions now on disk: each solution with
+    its nbgrader metadata, and its student copy."""
     copies = {}
     for path in sorted(SOLUTIONS.glob("[0-9][0-9]_*.ipynb")):
-        text = nbformat.writes(student_notebook(nbformat.read(path, as_version=4)))
-        copies[EXERCISES / path.name] = text if text.endswith("\n") else text + "\n"
+        solution = graded_solution(nbformat.read(path, as_version=4))
+        copies[path] = _text(solution)
+        copies[EXERCISES / path.name] = _text(student_notebook(solution))
     return copies
 
 
@@ -91,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in orphans:
         print(f"{path.name} has no solution: remove it or add solutions/{path.name}", file=sys.stderr)
     for path in stale:
-        print(f"{'stale' if args.check else 'wrote'}: notebooks/exercises/{path.name}")
+        print(f"{'stale' if args.check else 'wrote'}: {path.relative_to(EXERCISES.parent.parent)}")
         if not args.check:
             path.write_text(copies[path])
     if args.check and stale:
