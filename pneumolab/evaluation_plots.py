@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from IPython.display import Image
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
@@ -29,6 +30,7 @@ from numpy.typing import ArrayLike
 
 from pneumolab import evaluate
 from pneumolab.data import LABELS
+from pneumolab.figures import LivePanel
 
 #: Each outcome at a threshold: (truly pneumonia, called pneumonia), and its name in plain words.
 OUTCOMES = {
@@ -198,7 +200,7 @@ def plot_errors(scored: pd.DataFrame, threshold: float, kind: str = "false alarm
 
 def threshold_explorer(y_true: ArrayLike, y_prob: ArrayLike, threshold: float = 0.5):
     """A panel with a threshold slider: the confusion matrix, the metrics and the points on
-    the ROC and PR curves follow it. Returns an ``ipywidgets.VBox``."""
+    the ROC and PR curves follow it. Returns an ``ipywidgets.VBox`` (a LivePanel)."""
     import ipywidgets as widgets
 
     slider = widgets.FloatSlider(value=threshold, min=0.0, max=1.0, step=0.001, description="threshold",
@@ -226,7 +228,8 @@ def _panel(y_true: ArrayLike, y_prob: ArrayLike, slider, to_threshold: Callable[
     """Slider, a one-line summary, a picture and a metrics table, redrawn on every move.
 
     HTML and Image widgets, not an Output, so the panel also updates outside a
-    live kernel (Voila, tests).
+    live kernel (Voila, tests). A :class:`~pneumolab.figures.LivePanel`: in a
+    notebook, the picture at the starting threshold stays under it.
     """
     import ipywidgets as widgets
 
@@ -243,7 +246,7 @@ def _panel(y_true: ArrayLike, y_prob: ArrayLike, slider, to_threshold: Callable[
 
     slider.observe(update, names="value")
     update()
-    return widgets.VBox([slider, summary, picture, table])
+    return LivePanel([slider, summary, picture, table], still=Image(data=picture.value, format="png"))
 
 
 def _panel_png(y_true: ArrayLike, y_prob: ArrayLike, metrics: dict) -> bytes:

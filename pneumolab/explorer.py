@@ -23,6 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from pneumolab import config, data, eda, preprocess
+from pneumolab.figures import LivePanel, rendered
 from pneumolab.pipeline import make_dataset
 
 Step = Callable[[np.ndarray], np.ndarray | tf.Tensor]
@@ -198,7 +199,10 @@ def render(image: np.ndarray, result: np.ndarray, title: str) -> Figure:
 
 
 def explorer(examples: Mapping[str, np.ndarray]) -> widgets.Widget:
-    """Pick an image, up to three steps and a normalization; see the result and its histogram live."""
+    """Pick an image, up to three steps and a normalization; see the result and its histogram live.
+
+    A :class:`~pneumolab.figures.LivePanel`: in a notebook, a still of its first picture stays under it.
+    """
     style = dict(description_width="initial")
     picker = widgets.Dropdown(options=list(examples), description="image", style=style)
     names = list(image_steps())
@@ -221,16 +225,18 @@ def explorer(examples: Mapping[str, np.ndarray]) -> widgets.Widget:
         image = examples[picker.value]
         chain = [box.value for box in chosen if box.value != "none"]
         result = apply_chain(image, chain, normalization.value, steps)
+        drawn.append(render(image, result, " → ".join([*chain, normalization.value])))
         with output:
             output.clear_output(wait=True)
-            display(render(image, result, " → ".join([*chain, normalization.value])))
+            display(drawn[-1])
 
+    drawn: list[Figure] = []
     for control in (picker, *chosen, normalization, size, clip, radius):
         control.observe(update, names="value")
     update()
-    return widgets.VBox([
+    return LivePanel([
         widgets.HBox([picker, normalization]),
         widgets.HBox(chosen),
         widgets.HBox([size, clip, radius]),
         output,
-    ])
+    ], still=rendered(drawn[0]))

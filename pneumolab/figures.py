@@ -8,6 +8,10 @@ objects, which a notebook would not show by itself). Figures that show films
 are displayed as JPEG, which keeps a stored notebook small; line plots as PNG,
 which keeps lines sharp.
 
+:class:`LivePanel` does the same for the lessons' slider panels: a stored
+notebook keeps a still picture of the panel's starting state under it, so a
+reader without a running kernel sees more than ``VBox(children=...)``.
+
 Only the full course writes to ``figures/``. A quick run (``PNEUMOLAB_QUICK=1``:
 CI, a first try) draws from a small subset, so its figures go to
 ``runs/quick-figures/`` instead and never replace the course's own.
@@ -18,6 +22,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import ipywidgets as widgets
+from IPython.display import Image, display
 from matplotlib.figure import Figure
 
 from pneumolab import config
@@ -49,17 +55,14 @@ def save_figure(figure: Figure, name: str, *, dpi: int = 120) -> Path:
     figure.savefig(path, dpi=dpi, bbox_inches="tight")
     if in_notebook():
         import matplotlib.pyplot as plt
-        from IPython.display import display
 
         display(rendered(figure, dpi=min(dpi, SHOWN_DPI)))
         plt.close(figure)  # a no-op for a figure pyplot does not manage
     return path
 
 
-def rendered(figure: Figure, *, dpi: int = SHOWN_DPI):
+def rendered(figure: Figure, *, dpi: int = SHOWN_DPI) -> Image:
     """The figure as an ``IPython.display.Image``: JPEG when it shows images (films), else PNG."""
-    from IPython.display import Image
-
     photographic = any(ax.get_images() for ax in figure.axes)
     buffer = io.BytesIO()
     if photographic:
@@ -69,3 +72,20 @@ def rendered(figure: Figure, *, dpi: int = SHOWN_DPI):
         figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return Image(data=buffer.getvalue(), format="jpeg" if photographic else "png")
 
+
+
+class LivePanel(widgets.VBox):
+    """A panel of widgets that, displayed in a notebook, leaves a still picture of its start under it.
+
+    ``still`` is what the panel shows when it opens (an ``IPython.display.Image``,
+    e.g. :func:`rendered`). The live panel is displayed first; the still below it
+    is what a stored notebook shows to a reader without a kernel.
+    """
+
+    def __init__(self, children: list[widgets.Widget], still: Image, **kwargs):
+        super().__init__(children, **kwargs)
+        self.still = still
+
+    def _ipython_display_(self) -> None:
+        display(self._repr_mimebundle_(), raw=True)
+        display(self.still)

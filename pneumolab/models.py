@@ -67,19 +67,31 @@ def scratch_cnn(
     """
     inputs = keras.Input((image_size, image_size, channels), name="image")
     x = layers.Rescaling(1 / 255, name="scale_0_1")(inputs)
-    x = _conv_bn_relu(x, 16, bn_momentum, strides=2, name="stem")
+    x = conv_bn_relu(x, 16, "stem", strides=2, bn_momentum=bn_momentum)
     for i, width in enumerate(widths, start=1):
-        x = _conv_bn_relu(x, width, bn_momentum, name=f"block{i}")
+        x = conv_bn_relu(x, width, f"block{i}", bn_momentum=bn_momentum)
         if i < len(widths):
             x = layers.MaxPooling2D(name=f"block{i}_pool")(x)
     x = layers.GlobalAveragePooling2D(name="global_pool")(x)
     return keras.Model(inputs, stack(head(n_outputs, dropout), x), name="scratch_cnn")
 
 
-def _conv_bn_relu(x, filters: int, bn_momentum: float, *, name: str, strides: int = 1):
+def conv_bn_relu(x, filters: int, name: str, strides: int = 1, bn_momentum: float = 0.99):
+    """The building block: a 3x3 convolution (no bias: batch-norm adds one), batch-norm, ReLU.
+
+    Notebook 03 writes the same three lines out; its test keeps the two equal.
+    """
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def architecture(model: keras.Model) -> list[tuple[str, dict, int]]:
+    """Each layer's type, configuration and parameter count: equal lists mean the same network.
+
+    Weights are not compared (two builds start from different random weights).
+    """
+    return [(type(layer).__name__, layer.get_config(), layer.count_params()) for layer in model.layers]
 
 
 def layer_costs(model: keras.Model) -> pd.DataFrame:

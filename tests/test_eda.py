@@ -191,10 +191,16 @@ def test_comparison_figures_and_costs(messy, tmp_path):
 
 def test_the_explorer_redraws_when_a_control_changes(monkeypatch):
     drawn = []
-    monkeypatch.setattr(explorer, "render", lambda image, result, title: drawn.append((result.shape, title)))
+
+    def render(image, result, title):
+        drawn.append((result.shape, title))
+        return Figure(figsize=(1, 1))
+
+    monkeypatch.setattr(explorer, "render", render)
     examples = {"one": noise((60, 60, 1)).astype(np.float32), "two": noise((80, 40, 1)).astype(np.float32)}
     panel = explorer.explorer(examples)
     assert drawn[-1] == ((128, 128, 1), "squash → CLAHE → none (0-255)")
+    assert panel.still.format in {"png", "jpeg"}, "a still of the first picture, for a stored notebook"
     controls = {getattr(w, "description", ""): w for box in panel.children[:3] for w in box.children}
     controls["step 1"].value = "pad"
     controls["size"].value = 64
