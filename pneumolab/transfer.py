@@ -49,6 +49,21 @@ def freeze_batch_norm(model: keras.Model) -> None:
             layer.trainable = False
 
 
+def transfer_head(n_outputs: int = 1) -> list[keras.Layer]:
+    """What feature extraction trains on the pooled backbone features: dropout, then one dense layer."""
+    return models.head(n_outputs, dropout=HEAD_DROPOUT)
+
+
+def start_fine_tuning(upper: keras.Model) -> None:
+    """The switch from feature extraction to fine-tuning: the top stages learn, but not their BatchNorm.
+
+    BatchNorm keeps ImageNet's statistics (:func:`freeze_batch_norm`). Notebook 04 writes
+    the same lines out; its test keeps the two equal.
+    """
+    upper.trainable = True
+    freeze_batch_norm(upper)
+
+
 def activations(
     model: keras.Model, dataset: tf.data.Dataset, description: str
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -100,12 +115,12 @@ def train_transfer(cfg, manifest: pd.DataFrame) -> tuple[keras.Model, pd.DataFra
     pooled = keras.Sequential([upper, pool], name="pooled_features")
     cached_features = {split: (activations(pooled, arrays(split, False), f"pooled ({split})")[0], y)
                        for split, (_, y) in cached.items()}
-    predictor = models.head(data.n_outputs(cfg.task), dropout=HEAD_DROPOUT)
+    predictor = transfer_head(data.n_outputs(cfg.task))
     history_head = fit(keras.Sequential(predictor, name="head"), batched(cached_features["train"], True),
                        batched(cached_features["val"], False), task=cfg.task, epochs=cfg.epochs,
                        learning_rate=cfg.learning_rate, patience=cfg.patience, class_weight=weights)
 
-    freeze_batch_norm(upper)
+    start_fine_tuning(upper)
     tuned_input = keras.Input(upper.input.shape[1:], name="cached_activations")
     tuned = models.stack(predictor, pool(upper(tuned_input)))
     stage_model = keras.Model(tuned_input, tuned, name="top_stage")
