@@ -157,28 +157,23 @@ def _predict(args: argparse.Namespace) -> int:
 
 @command("panel")
 def _panel(args: argparse.Namespace) -> int:
-    import os
-    import subprocess
-    import tempfile
-
-    from pneumolab import config, models
+    from pneumolab import config, model_files, panel_server, serving
 
     notebook = config.repository_root() / "notebooks" / "panel.ipynb"
     if not notebook.is_file():
         raise FileNotFoundError(f"No panel notebook at {notebook}; run this from a PneumoLab checkout.")
-    folder = models.resolve(args.model).resolve()
-    # Tornado refuses websocket messages over 10 MB and an upload travels as one message: leave room for
-    # several files of up to pneumolab.panel.MAX_UPLOAD_BYTES (20 MB). The value must be an integer,
-    # which only a config file gives Voila (its command line passes dict values as strings).
-    settings = {"Voila": {"tornado_settings": {"websocket_max_message_size": 100 * 2**20}}}
-    with tempfile.TemporaryDirectory(prefix="pneumolab-voila-") as config_dir:
-        (Path(config_dir) / "voila.json").write_text(json.dumps(settings))
-        config_path = os.pathsep.join(filter(None, [config_dir, os.environ.get("JUPYTER_CONFIG_PATH")]))
-        env = os.environ | {models.MODEL_ENV: str(folder), "JUPYTER_CONFIG_PATH": config_path}
-        voila = [sys.executable, "-m", "voila", str(notebook), f"--port={args.port}",
-                 f"--Voila.ip={args.host}", *(["--no-browser"] if args.no_browser else [])]
-        print(f"Starting the panel with the model in {folder} (Ctrl-C stops it).", flush=True)
-        return subprocess.call(voila, env=env)
+    settings = panel_server.PanelSettings(
+        port=args.port, host=args.host, max_pages=args.max_pages, preheat=args.preheat,
+        cull_idle_s=args.cull_after, open_browser=not args.no_browser,
+    )
+    panel_server.check_port(settings.host, settings.port)  # before a possibly long export
+    folder = model_files.resolve(args.model).resolve()
+    if args.runtime == "lite":
+        serving.ensure_exported(folder)  # once per model, in a child process: this one stays light
+    print(f"Starting the panel with the model in {folder} ({args.runtime} runtime, at most "
+          f"{settings.max_pages} pages, {settings.preheat} kernels pre-heated; Ctrl-C stops it).", flush=True)
+    env = {model_files.MODEL_ENV: str(folder), "PNEUMOLAB_RUNTIME": args.runtime}
+    return panel_server.serve(settings, notebook, env)
 
 
 def _with_interval(value: float | None, bounds: list | None) -> str:
@@ -187,6 +182,17 @@ def _with_interval(value: float | None, bounds: list | None) -> str:
 
     shown = "undefined" if value is None else f"{value:.3f}"
     return f"{shown} {interval_text(bounds)}" if bounds else shown
+
+
+def _port(text: str) -> int:
+    """A TCP port number for argparse: a whole number from 1 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (1-65535)")
+    return port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -235,12 +241,21 @@ def build_parser() -> argparse.ArgumentParser:
     predictor.add_argument("--model", help=model_help)
     predictor.add_argument("--threshold", type=float, help="decision threshold (default: the model card's)")
     predictor.add_argument("--json", action="store_true", help="print a JSON list, one object per file")
-    panel = sub.add_parser("panel", help="serve the upload-and-predict web page (Voila)")
-    panel.add_argument("--port", type=int, default=8866, help="port to listen on (default 8866)")
+    panel = sub.add_parser("panel", help="serve the upload-and-predict web page to a class (Voila)")
+    panel.add_argument("--port", type=_port, default=8866, help="port to listen on, 1-65535 (default 8866)")
     panel.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0: the LAN)")
     panel.add_argument("--no-browser", action="store_true", help="do not open a browser")
     panel.add_argument("--model", help=model_help)
+    panel.add_argument("--runtime", choices=["lite", "keras"], default="lite",
+                       help="lite: the model exported to LiteRT, ~0.1 GB per page (default); "
+                            "keras: TensorFlow in every page, ~0.9 GB each")
+    panel.add_argument("--max-pages", type=int, default=40,
+                       help="most pages open at once; later ones are told the class is full (default 40)")
+    panel.add_argument("--preheat", type=int, default=2,
+                       help="kernels kept ready so a page renders in seconds (default 2; 0: none)")
+    panel.add_argument("--cull-after", type=int, default=120, metavar="SECONDS",
+                       help="stop the kernel of a closed page after this many idle seconds (default 120)")
     return parser
 
 

@@ -8,26 +8,50 @@ results without running the model again, so a class can watch the trade-off
 between missed pneumonias and false alarms.
 
 Uploads stay in memory: nothing is written to disk, and the upload widget is
-emptied after each batch so a saved notebook does not carry the images.
+emptied after each batch so a saved notebook does not carry the images. Only
+the scores of shown results are kept; the decoded images go once the answer is
+on the page, and their memory is handed back to the system.
+
+By default the model runs in LiteRT (:mod:`pneumolab.serving`): a page's kernel
+never imports TensorFlow and stays around 0.1 GB. ``PNEUMOLAB_RUNTIME=keras``
+runs the Keras model instead (0.9 GB per page). Served by ``pneumolab panel``,
+a page first claims one of the class's page slots (:mod:`pneumolab.panel_server`);
+when none is free it says the class is full and offers to try again.
 """
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import html
 import io
+import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
-import keras
 import numpy as np
+from IPython.display import HTML
 from PIL import Image
 
-from pneumolab import config, explain, models
-from pneumolab.predict import ImageError, LoadedImage, Prediction, card_threshold, load_image, predict_images
+from pneumolab import config, model_files, panel_server, serving
+from pneumolab.panel_server import MAX_FILE_BYTES as MAX_UPLOAD_BYTES
+from pneumolab.panel_server import MAX_PICK_BYTES
+from pneumolab.predict import (
+    ImageError,
+    LoadedImage,
+    Prediction,
+    card_threshold,
+    confidence_phrase,
+    load_image,
+)
 
-#: Largest file accepted, in bytes; ``pneumolab panel`` raises the websocket limit above this.
-MAX_UPLOAD_BYTES = 20 * 2**20
+if TYPE_CHECKING:
+    import keras
+
+#: ``lite`` (default: LiteRT, no TensorFlow in the kernel) or ``keras``.
+RUNTIME_ENV = "PNEUMOLAB_RUNTIME"
 #: File types offered by the browser's file chooser.
 ACCEPT = ".jpg,.jpeg,.png,.dcm"
 #: Side, in screen pixels, of the pictures on the page.
@@ -41,24 +65,105 @@ TEACHING_NOTE = (
 )
 
 
-def build_panel(model_folder: str | Path | None = None) -> widgets.Widget:
+#: Page slots held by this kernel (see :func:`pneumolab.panel_server.claim_page_slot`): kept open for life.
+_HELD_SLOTS: list = []
+
+
+def build_panel(model_folder: str | Path | None = None, runtime: str | None = None) -> widgets.Widget:
     """The whole page for the model in ``model_folder`` (default: ``$PNEUMOLAB_MODEL``, else the reference).
 
-    If no model can be loaded, the page says why instead of failing.
+    ``runtime`` is ``"lite"`` or ``"keras"`` (default: ``$PNEUMOLAB_RUNTIME``, else lite). If no
+    model can be loaded, the page says why instead of failing; if the class is full, it says so.
     """
     header = widgets.HTML(TEACHING_NOTE)
+    page = widgets.VBox([header])
+    _fill(page, model_folder, runtime or os.environ.get(RUNTIME_ENV) or "lite")
+    return page
+
+
+def _fill(page: widgets.VBox, model_folder: str | Path | None, runtime: str) -> None:
+    """Put the panel in ``page`` (under its header), or the reason there is none."""
+    header = page.children[0]
+    slot = panel_server.claim_page_slot()
+    if slot is False:
+        retry = widgets.Button(description="Try again", icon="refresh")
+        retry.on_click(lambda _: _fill(page, model_folder, runtime))
+        full = _error(f"<b>The class is full.</b> This panel serves at most "
+                      f"{os.environ.get(panel_server.MAX_PAGES_ENV)} pages at once. Wait for a classmate "
+                      "to close theirs (or close one of your other tabs), then try again.")
+        page.children = [header, widgets.HTML(full), retry]
+        return
+    _HELD_SLOTS.append(slot)
     try:
-        folder = models.resolve(model_folder)
-        return Panel(*models.load(folder), folder, header).widget
+        folder = model_files.resolve(model_folder)
+        panel = Panel(*_load(folder, runtime), folder, header)
+        page.children = panel.widget.children
     except (OSError, ValueError, KeyError) as error:
         problem = _error(f"<b>No model to run.</b> {html.escape(str(error))}")
-        return widgets.VBox([header, widgets.HTML(problem)])
+        page.children = [header, widgets.HTML(problem)]
+
+
+def _load(folder: Path, runtime: str) -> tuple[serving.LiteModel | keras.Model, dict]:
+    if runtime == "lite":
+        lite = serving.load(folder)
+        return lite, lite.card
+    if runtime == "keras":
+        from pneumolab import models
+
+        return models.load(folder)
+    raise ValueError(f"{RUNTIME_ENV} must be 'lite' or 'keras', got {runtime!r}.")
+
+
+def upload_guard() -> HTML:
+    """A script for the page: a pick of files too large for the panel is refused in the browser.
+
+    ipywidgets sends all the files of one pick in one websocket message; a
+    message over the server's limit closes the connection and the page dies
+    without a word. The script checks the pick before the upload widget sees
+    it (a capturing listener on the document runs first) and says what to do.
+    """
+    script = """
+<script>
+(() => {
+  const fileLimit = FILE_LIMIT, pickLimit = PICK_LIMIT, mb = (n) => (n / 1048576).toFixed(1) + " MB";
+  document.addEventListener("change", (event) => {
+    const input = event.target;
+    if (!(input instanceof HTMLInputElement) || input.type !== "file" || !input.files) return;
+    const files = Array.from(input.files), total = files.reduce((sum, f) => sum + f.size, 0);
+    const big = files.find((f) => f.size > fileLimit);
+    let problem = "";
+    if (big) problem = `${big.name} is ${mb(big.size)}; the panel takes files up to ${mb(fileLimit)}.`;
+    else if (total > pickLimit) problem = `These ${files.length} files add up to ${mb(total)}; the panel `
+      + `takes at most ${mb(pickLimit)} at once. Choose fewer files at a time.`;
+    if (!problem) return;
+    event.stopImmediatePropagation();
+    input.value = "";
+    let note = document.getElementById("pl-upload-refused");
+    if (!note) {
+      note = document.createElement("div");
+      note.id = "pl-upload-refused";
+      note.className = "pl-error";
+      note.style.cssText = "border-left:4px solid #b00020;padding:4px 10px;margin:6px 0;background:#fff";
+      (document.querySelector(".widget-upload")?.closest(".widget-hbox") || document.body).after(note);
+    }
+    note.textContent = "Not sent: " + problem;
+  }, true);
+  document.addEventListener("click", (event) => {
+    if (event.target.closest && event.target.closest(".widget-upload"))
+      document.getElementById("pl-upload-refused")?.remove();
+  }, true);
+})();
+</script>
+"""
+    limits = script.replace("FILE_LIMIT", str(MAX_UPLOAD_BYTES)).replace("PICK_LIMIT", str(MAX_PICK_BYTES))
+    return HTML(limits)
 
 
 class Panel:
     """One page: the model (loaded once), the shown predictions, and the widgets that show them."""
 
-    def __init__(self, model: keras.Model, card: dict, folder: Path, header: widgets.Widget):
+    def __init__(self, model: serving.LiteModel | keras.Model, card: dict, folder: Path,
+                 header: widgets.Widget):
         self.model, self.card = model, card
         spec = card["input"]
         self.channels, self.size = int(spec["channels"]), int(spec["image_size"])
@@ -73,7 +178,7 @@ class Panel:
         self.reset.on_click(lambda _: setattr(self.slider, "value", threshold))
         self.status = widgets.HTML()
         self.results = widgets.VBox()
-        self._verdicts: list[tuple[str, Prediction, Sequence[str], widgets.HTML]] = []
+        self._verdicts: list[tuple[str, float, Sequence[str], widgets.HTML]] = []
         self.upload.observe(self._on_upload, names="value")
         self.examples = _examples()
         self.example = widgets.Button(description="Try an example", icon="image",
@@ -99,12 +204,23 @@ class Panel:
         Returns why Grad-CAM cannot explain this model, if it cannot (answers are then shown without it).
         """
         blank = [np.zeros((self.size, self.size, self.channels), np.uint8)]
+        if isinstance(self.model, serving.LiteModel):
+            self._predict(blank)
+            return None if self.model.explains else self.model.info.no_cam_reason
         try:
-            predict_images(self.model, self.card, blank, explain=True)
+            self._predict(blank, explain=True)
             return None
         except ValueError as error:  # explain.grad_cam cannot take this model's graph apart
-            predict_images(self.model, self.card, blank)
+            self._predict(blank)
             return str(error)
+
+    def _predict(self, images: Sequence[np.ndarray], threshold: float | None = None,
+                 explain: bool = False) -> list[Prediction]:
+        if isinstance(self.model, serving.LiteModel):
+            return self.model.predict_images(images, threshold, explain)
+        from pneumolab.predict import predict_images
+
+        return predict_images(self.model, self.card, images, threshold=threshold, explain=explain)
 
     def _on_upload(self, change: dict) -> None:
         files = change["new"]
@@ -117,6 +233,8 @@ class Panel:
             self.status.value = _error(f"Something went wrong: {html.escape(str(error))}")
         finally:
             self.upload.value = ()
+            del files, change
+            _release_memory()
 
     def _on_example(self, _button: widgets.Button | None = None) -> None:
         """Answer the next test film of the embedded sample (normal and pneumonia in turn), named by truth."""
@@ -130,8 +248,7 @@ class Panel:
         """Predict uploaded files (ipywidgets ``FileUpload.value`` entries) and show one card per file."""
         read = [(str(entry.get("name", "upload")), self._read(entry)) for entry in files]
         good = [image.pixels for _, image in read if isinstance(image, LoadedImage)]
-        answers = iter(predict_images(self.model, self.card, good, threshold=self.slider.value,
-                                      explain=self.no_grad_cam is None))
+        answers = iter(self._predict(good, threshold=self.slider.value, explain=self.no_grad_cam is None))
         for old in self.results.children:
             _close(old)
         self._verdicts = []
@@ -165,10 +282,10 @@ class Panel:
              f"What the model sees ({self.size}×{self.size} {gray})"),
         ]
         if prediction.heatmap is not None:
-            heat = explain.overlay(prediction.model_input, prediction.heatmap)
+            heat = serving.overlay(prediction.model_input, prediction.heatmap)
             pictures.append((_enlarged(heat, Image.Resampling.BILINEAR), "Where it looked (Grad-CAM)"))
-        verdict = widgets.HTML(_verdict(name, prediction, image.notes))
-        self._verdicts.append((name, prediction, image.notes, verdict))
+        verdict = widgets.HTML(_verdict(name, prediction.probability, prediction.threshold, image.notes))
+        self._verdicts.append((name, prediction.probability, image.notes, verdict))  # no pixels kept
         columns = [widgets.VBox([widgets.Image(value=png, format="png"), widgets.Label(caption)])
                    for png, caption in pictures]
         frame = widgets.Layout(border="1px solid #ccc", padding="4px")
@@ -177,8 +294,8 @@ class Panel:
         return card
 
     def _on_threshold(self, change: dict) -> None:
-        for name, prediction, notes, verdict in self._verdicts:
-            verdict.value = _verdict(name, prediction.at(change["new"]), notes)
+        for name, probability, notes, verdict in self._verdicts:
+            verdict.value = _verdict(name, probability, change["new"], notes)
 
 
 def _examples() -> list[Path]:
@@ -188,13 +305,14 @@ def _examples() -> list[Path]:
     return [path for pair in zip(normal, pneumonia, strict=False) for path in pair]
 
 
-def _verdict(name: str, prediction: Prediction, notes: Sequence[str]) -> str:
+def _verdict(name: str, probability: float, threshold: float, notes: Sequence[str]) -> str:
     """The answer in words: score, decision at the threshold, and the score's strength."""
+    label = "PNEUMONIA" if probability >= threshold else "NORMAL"
     lines = [
         f"<b>{html.escape(name)}</b>",
-        f'P(pneumonia) = <span class="pl-probability">{prediction.probability:.4f}</span>',
-        f'Decision at threshold {prediction.threshold:.4f}: <b class="pl-label">{prediction.label}</b>',
-        f'<span class="pl-confidence">{prediction.confidence}</span>',
+        f'P(pneumonia) = <span class="pl-probability">{probability:.4f}</span>',
+        f'Decision at threshold {threshold:.4f}: <b class="pl-label">{label}</b>',
+        f'<span class="pl-confidence">{confidence_phrase(probability, threshold)}</span>',
         *(f'<i class="pl-note">{html.escape(note)}</i>' for note in notes),
     ]
     return '<div class="pl-verdict" style="padding:0 12px">' + "<br>".join(lines) + "</div>"
@@ -224,6 +342,15 @@ def _close(widget: widgets.Widget) -> None:
     for child in getattr(widget, "children", ()):
         _close(child)
     widget.close()
+
+
+def _release_memory() -> None:
+    """Free what the last upload left behind and hand freed heap pages back to the system (glibc)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the allocator keeps its pages, nothing else to do
+        pass
 
 
 def _error(text: str) -> str:

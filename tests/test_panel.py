@@ -106,13 +106,13 @@ def test_threshold_slider_relabels_without_running_the_model(page, real_data, mo
     upload(page, ("patient.jpeg", xray_bytes(real_data)))
     probability = float(text(page).split('class="pl-probability">')[1].split("<")[0])
     calls = []
-    monkeypatch.setattr(panel, "predict_images", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(panel.Panel, "_predict", lambda *a, **k: calls.append(1))
     (slider,) = find(page, widgets.FloatSlider)
     slider.value = max(0.01, round(probability - 0.02, 2))
     assert "PNEUMONIA</b>" in text(page) and f"threshold {slider.value:.4f}" in text(page)
     slider.value = min(0.99, round(probability + 0.02, 2))
     assert "NORMAL</b>" in text(page)
-    (reset,) = find(page, widgets.Button)
+    reset = next(b for b in find(page, widgets.Button) if b.description.startswith("Back to"))
     reset.click()
     assert slider.value == 0.5 and calls == []
 
@@ -130,7 +130,7 @@ def test_an_unexpected_failure_is_reported_and_the_upload_cleared(page, monkeypa
     def broken(*args, **kwargs):
         raise RuntimeError("the model crashed")
 
-    monkeypatch.setattr(panel, "predict_images", broken)
+    monkeypatch.setattr(panel.Panel, "_predict", broken)
     uploader = upload(page, ("x.png", png_bytes(noise((50, 50)))))
     assert "Something went wrong: the model crashed" in text(page)
     assert uploader.value == ()

@@ -1,0 +1,346 @@
+"""The light inference path: a trained model exported once to LiteRT and run without TensorFlow.
+
+A panel kernel that imports TensorFlow and Keras holds about 0.9 GB before
+any upload; the same model run by the LiteRT interpreter (``ai-edge-litert``)
+needs about a tenth of that and answers a 224 px X-ray in ~20 ms on one core,
+so a class of 30 fits on a laptop.
+
+Grad-CAM survives the export. For a model that ends in global average
+pooling and a linear layer (every model of the course), the gradient of a
+class's logit with respect to the last feature map is the same at every
+position, the layer's weight for that class divided by the map's area, so
+Grad-CAM is exactly the class activation map ``relu(sum_c w_c * A_c)``. The
+exported model returns the model's output and ``A @ W`` (one logit map per
+class); :func:`activation_maps` finishes the job in NumPy, as
+:func:`pneumolab.explain.grad_cam` does in TensorFlow (ReLU, bilinear resize to
+the input, divide by the maximum).
+
+The export (:func:`export`) needs TensorFlow, so :func:`ensure_exported` runs it
+in a child process: the caller never imports TensorFlow. The reference model
+ships with its export; any other model is exported at first use into the cache
+(``$PNEUMOLAB_CACHE/lite``), keyed by the SHA-256 of its ``model.keras``.
+
+Images go to the model through :func:`to_model_input`, the NumPy twin of
+:func:`pneumolab.preprocess.to_model_input` (Pillow's bilinear filter widens
+with the scale exactly as TensorFlow's anti-aliased resize does; they agree
+within 0.01 of a grey level).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from pneumolab import config
+from pneumolab.model_files import MODEL_FILE, load_card
+
+if TYPE_CHECKING:
+    from pneumolab.predict import Prediction
+
+#: The shipped export inside a model folder (the reference model has one).
+LITE_FILE = "model.tflite"
+#: What the export was made from and what it returns, beside the ``.tflite`` file.
+INFO_SUFFIX = ".json"
+#: Threads per interpreter: one, so 30 kernels on two cores do not fight over them.
+THREADS = 1
+#: Largest batch handed to the interpreter at once (bounds the activations' memory).
+BATCH_SIZE = 8
+#: ITU-R 601 luma weights, as :func:`tf.image.rgb_to_grayscale` uses them.
+_LUMA = np.array([0.2989, 0.5870, 0.1140], np.float32)
+
+
+@dataclass(frozen=True)
+class ExportInfo:
+    """What an exported model was made from, and whether it also returns class activation maps."""
+
+    source_sha256: str
+    image_size: int
+    channels: int
+    cam: bool
+    #: Why there are no maps (the head is not global pooling + a linear layer), when ``cam`` is false.
+    no_cam_reason: str = ""
+
+
+class ExportError(ValueError):
+    """The model could not be exported (the message says why and how to serve it anyway)."""
+
+
+def source_digest(folder: str | Path) -> str:
+    """SHA-256 of the folder's ``model.keras``: an export is valid only for the exact file it came from."""
+    digest = hashlib.sha256()
+    with (Path(folder) / MODEL_FILE).open("rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _info_path(artifact: Path) -> Path:
+    return artifact.with_name(artifact.name + INFO_SUFFIX)
+
+
+def _read_info(artifact: Path) -> ExportInfo | None:
+    try:
+        return ExportInfo(**json.loads(_info_path(artifact).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def cached_export(folder: str | Path) -> Path:
+    """Where the export of ``folder``'s model goes when the folder has none of its own."""
+    return config.cache_dir() / "lite" / f"{source_digest(folder)[:20]}.tflite"
+
+
+def find_export(folder: str | Path) -> Path | None:
+    """A valid export of the folder's model (shipped beside it, or in the cache), or ``None``."""
+    digest = source_digest(folder)
+    for artifact in (Path(folder) / LITE_FILE, cached_export(folder)):
+        info = _read_info(artifact)
+        if artifact.is_file() and info is not None and info.source_sha256 == digest:
+            return artifact
+    return None
+
+
+def ensure_exported(folder: str | Path) -> Path:
+    """The folder's export, made first (in a child process, with TensorFlow) if there is none yet."""
+    artifact = find_export(folder)
+    if artifact is not None:
+        return artifact
+    target = cached_export(folder)
+    print(f"Exporting {Path(folder) / MODEL_FILE} to LiteRT (once; about 20 s)...",
+          file=sys.stderr, flush=True)
+    done = subprocess.run([sys.executable, "-m", "pneumolab.serving", str(folder), str(target)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+        raise ExportError(f"Could not export {folder} to LiteRT: {reason}")
+    return target
+
+
+def export(folder: str | Path, target: str | Path) -> ExportInfo:
+    """Export the folder's Keras model to a LiteRT file at ``target`` (needs TensorFlow).
+
+    The exported function takes float32 images ``(N, size, size, channels)`` on
+    the 0-255 scale and returns the model's output and, when the head allows,
+    the per-class logit maps of the last feature map.
+    """
+    import keras
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    folder, target = Path(folder), Path(target)
+    card = load_card(folder)
+    model = keras.models.load_model(folder / MODEL_FILE, compile=False)
+    size, channels = int(card["input"]["image_size"]), int(card["input"]["channels"])
+    head = _cam_head(model)
+    outputs = [model.outputs[0]]
+    reason = ""
+    if isinstance(head, str):
+        reason = head
+    else:
+        pool, dense = head
+        outputs.append(keras.ops.einsum("nhwc,ck->nhwk", pool.input, dense.kernel))
+    both = keras.Model(model.inputs, outputs)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, size, size, channels], tf.float32)])
+    def serve(images):
+        results = both(images, training=False)
+        return list(results) if isinstance(results, list | tuple) else [results]
+
+    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
+    blob = tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
+    info = ExportInfo(source_digest(folder), size, channels, cam=not reason, no_cam_reason=reason)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_bytes(blob)
+    _info_path(target).write_text(json.dumps(asdict(info), indent=2) + "\n")
+    partial.replace(target)  # the file appears whole or not at all (several kernels may look for it)
+    return info
+
+
+def _cam_head(model):
+    """``(pooling layer, final Dense)`` when the model ends in global average pooling, dropout and a
+    linear layer; otherwise the reason it does not, as a string."""
+    import keras
+
+    layers = model.layers
+    pools = [i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.GlobalAveragePooling2D)]
+    if not pools:
+        return "the model has no global average pooling before its output"
+    after: list = []
+    for layer in layers[pools[-1] + 1:]:
+        after += layer.layers if isinstance(layer, keras.Sequential) else [layer]
+    if not after or not isinstance(after[-1], keras.layers.Dense) or not all(
+        isinstance(layer, keras.layers.Dropout) for layer in after[:-1]
+    ):
+        return "the layers after global pooling are not dropout and one linear layer"
+    return layers[pools[-1]], after[-1]
+
+
+class LiteModel:
+    """An exported model in the LiteRT interpreter, with its model card: predictions and their maps."""
+
+    def __init__(self, artifact: Path, card: dict):
+        from ai_edge_litert.interpreter import Interpreter
+
+        info = _read_info(artifact)
+        if info is None:
+            raise ExportError(f"{artifact} has no readable {INFO_SUFFIX} beside it; export the model again.")
+        self.info, self.card = info, card
+        self.interpreter = Interpreter(model_path=str(artifact), num_threads=THREADS)
+        self._input = self.interpreter.get_input_details()[0]["index"]
+        # Outputs come back in no promised order: the model's output first, then the 4-D maps.
+        details = sorted(self.interpreter.get_output_details(), key=lambda detail: len(detail["shape"]))
+        self._outputs = [detail["index"] for detail in details]
+        self._batch = 0
+
+    @property
+    def explains(self) -> bool:
+        """True when the export returns class activation maps (Grad-CAM)."""
+        return self.info.cam
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The model's outputs ``(N, classes)`` and logit maps ``(N, h, w, classes)`` (``None`` without)."""
+        batch = np.ascontiguousarray(batch, np.float32)
+        if batch.shape[0] != self._batch:
+            self.interpreter.resize_tensor_input(self._input, batch.shape)
+            self.interpreter.allocate_tensors()
+            self._batch = batch.shape[0]
+        self.interpreter.set_tensor(self._input, batch)
+        self.interpreter.invoke()
+        results = [self.interpreter.get_tensor(index).copy() for index in self._outputs]
+        return results[0], (results[1] if len(results) > 1 else None)
+
+    def predict_images(self, images: Sequence[np.ndarray], threshold: float | None = None,
+                       explain: bool = False) -> list[Prediction]:
+        """Like :func:`pneumolab.predict.predict_images`, without TensorFlow."""
+        from pneumolab.evaluate import check_threshold
+        from pneumolab.predict import Prediction, card_threshold, pneumonia_scores
+
+        card, spec = self.card, self.card["input"]
+        threshold = card_threshold(card) if threshold is None else check_threshold(threshold)
+        if spec.get("scale", "0-255") != "0-255":
+            raise ValueError(f"Model cards with input scale {spec['scale']!r} are not supported.")
+        size, channels = int(spec["image_size"]), int(spec["channels"])
+        results: list[Prediction] = []
+        for start in range(0, len(images), BATCH_SIZE):
+            batch = np.stack([to_model_input(image, size, channels, spec.get("fit", "squash"))
+                              for image in images[start : start + BATCH_SIZE]])
+            outputs, cams = self.run(batch)
+            scores = pneumonia_scores(outputs, card)
+            maps: Sequence[np.ndarray | None] = [None] * len(scores)
+            if explain and cams is not None:
+                maps = activation_maps(cams, outputs, size)
+            results += [Prediction(float(score), threshold, model_input, heatmap)
+                        for score, model_input, heatmap in zip(scores, batch, maps, strict=True)]
+        return results
+
+
+def load(folder: str | Path) -> LiteModel:
+    """The folder's model in LiteRT (exported first if needed) with its card."""
+    return LiteModel(ensure_exported(folder), load_card(folder))
+
+
+def activation_maps(cams: np.ndarray, outputs: np.ndarray, size: int) -> np.ndarray:
+    """Grad-CAM maps ``(N, size, size)`` in 0-1 from logit maps: pneumonia for one sigmoid unit, else
+    the predicted class; ReLU, bilinear resize to the input, divided by the maximum."""
+    if cams.shape[-1] == 1:
+        chosen = cams[..., 0]
+    else:
+        chosen = np.take_along_axis(cams, np.argmax(outputs, axis=-1)[:, None, None, None], axis=-1)[..., 0]
+    maps = []
+    for cam in np.maximum(chosen, 0).astype(np.float32):
+        resized = np.asarray(Image.fromarray(cam, mode="F").resize((size, size), Image.Resampling.BILINEAR))
+        peak = float(resized.max())
+        maps.append(resized / peak if peak > 0 else np.zeros_like(resized))
+    return np.stack(maps)
+
+
+def to_model_input(image: np.ndarray, size: int, channels: int = 1, fit: str = "squash") -> np.ndarray:
+    """A decoded image ``(H, W[, C])`` to float32 ``(size, size, channels)`` on the 0-255 scale.
+
+    The NumPy twin of :func:`pneumolab.preprocess.to_model_input`: integers
+    scaled by their range, alpha dropped, grey and RGB converted with the same
+    weights, anti-aliased bilinear resize (``squash`` stretches, ``pad`` keeps
+    the aspect ratio with black bars).
+    """
+    pixels = np.asarray(image)
+    if pixels.ndim == 2:
+        pixels = pixels[..., np.newaxis]
+    if pixels.ndim != 3 or min(pixels.shape[:2]) < 1:
+        raise ValueError(f"Expected an image of shape (H, W) or (H, W, C), got {pixels.shape}.")
+    if np.issubdtype(pixels.dtype, np.integer):
+        values = pixels.astype(np.float32) * (255.0 / np.iinfo(pixels.dtype).max)
+    else:
+        values = np.clip(pixels.astype(np.float32), 0.0, 1.0) * 255.0
+    values = _with_channels(values, channels)
+    if fit == "squash":
+        return _resize(values, size, size)
+    if fit != "pad":
+        raise ValueError(f"fit must be 'squash' or 'pad', got {fit!r}.")
+    height, width = values.shape[:2]
+    ratio = max(width / size, height / size)
+    inner_h, inner_w = max(1, int(height / ratio)), max(1, int(width / ratio))
+    top, left = (size - inner_h) // 2, (size - inner_w) // 2
+    padded = np.zeros((size, size, channels), np.float32)
+    padded[top : top + inner_h, left : left + inner_w] = _resize(values, inner_h, inner_w)
+    return padded
+
+
+def _with_channels(values: np.ndarray, channels: int) -> np.ndarray:
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}.")
+    have = values.shape[-1]
+    if have in (2, 4):
+        values, have = values[..., : have - 1], have - 1
+    if have == channels:
+        return values
+    if have == 1:
+        return np.repeat(values, 3, axis=-1)
+    return (values @ _LUMA)[..., np.newaxis]
+
+
+def _resize(values: np.ndarray, height: int, width: int) -> np.ndarray:
+    planes = [np.asarray(Image.fromarray(np.ascontiguousarray(values[..., c]), mode="F")
+                         .resize((width, height), Image.Resampling.BILINEAR))
+              for c in range(values.shape[-1])]
+    return np.stack(planes, axis=-1).astype(np.float32)
+
+
+def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.4) -> np.ndarray:
+    """A model input (0-255, grey or RGB) in grey with a same-sized heat map blended on top, RGB uint8.
+
+    The colours are matplotlib's ``jet``, as in :func:`pneumolab.explain.overlay`.
+    """
+    from matplotlib import colormaps
+
+    picture = np.clip(np.asarray(image, np.float32) / 255.0, 0, 1)
+    if picture.ndim == 2:
+        picture = picture[..., np.newaxis]
+    picture = np.repeat(picture, 3, axis=-1) if picture.shape[-1] == 1 else picture[..., :3]
+    colored = colormaps["jet"](np.clip(heatmap, 0, 1))[..., :3]
+    return np.round(255 * ((1 - alpha) * picture + alpha * colored)).astype(np.uint8)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m pneumolab.serving FOLDER TARGET``: export a model folder (for :func:`ensure_exported`)."""
+    parser = argparse.ArgumentParser(description="Export a PneumoLab model folder to LiteRT.")
+    parser.add_argument("folder")
+    parser.add_argument("target")
+    args = parser.parse_args(argv)
+    info = export(args.folder, args.target)
+    print(f"Exported to {args.target} (Grad-CAM maps: {'yes' if info.cam else 'no, ' + info.no_cam_reason})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
