@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pneumolab import __version__
+from pneumolab import __version__, limits
 
 Command = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, Command] = {}
@@ -74,6 +76,8 @@ def _download(args: argparse.Namespace) -> int:
 
 @command("train")
 def _train(args: argparse.Namespace) -> int:
+    if args.image_size is not None:  # needs --model too, so argparse alone cannot check it
+        limits.check_image_size(args.model, args.image_size)
     from pneumolab import models
     from pneumolab.train import TrainConfig, train
 
@@ -95,7 +99,8 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from pneumolab.scoring import score_model
 
-    result = score_model(args.model, args.split, args.data, args.threshold, ci=not args.no_ci)
+    result = score_model(args.model, args.split, args.data, args.threshold, ci=not args.no_ci,
+                         skip_bad=args.skip_bad)
     if args.update_card:
         from pneumolab import models
 
@@ -106,7 +111,9 @@ def _evaluate(args: argparse.Namespace) -> int:
             print(text)
             return 0
         Path(args.json).write_text(text + "\n")
-    print(f"{result['model']} on {result['split']} ({result['images']} images)")
+    left_out = len(result.get("left_out", ()))
+    print(f"{result['model']} on {result['split']} ({result['images']} images"
+          + (f"; {left_out} unreadable left out" if left_out else "") + ")")
     intervals = result.get("ci") or {}
     for name in ("accuracy", "recall", "precision", "specificity", "f1", "roc_auc", "pr_auc",
                  "macro_f1", "macro_roc_auc"):
@@ -126,6 +133,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from pneumolab import models
     from pneumolab.predict import BATCH_SIZE, ImageError, load_image, predict_images
+    from pneumolab.reader import NOT_A_FILM
 
     model, card = models.load(models.resolve(args.model))
     channels = card["input"]["channels"]
@@ -143,7 +151,7 @@ def _predict(args: argparse.Namespace) -> int:
                 continue
             for note in loaded.notes:
                 print(f"pneumolab predict: {name}: {note}", file=sys.stderr)
-            results.append({"file": name})
+            results.append({"file": name} | ({"warnings": list(loaded.warnings)} if loaded.warnings else {}))
             answered.append(results[-1])
             images.append(loaded.pixels)
         for entry, answer in zip(answered, predict_images(model, card, images, args.threshold), strict=True):
@@ -151,6 +159,7 @@ def _predict(args: argparse.Namespace) -> int:
             entry.update(probability=float(answer.probability), label=answer.label)
             lines.append(f"{entry['file']}: P(pneumonia) {answer.probability:.4f} at threshold "
                          f"{answer.threshold:.4f} -> {answer.label} ({answer.confidence})")
+            lines += [f"  warning: {NOT_A_FILM}: {text}" for text in entry.get("warnings", ())]
     print(json.dumps(results, indent=2) if args.json else "\n".join(lines))
     return 1 if any("error" in entry for entry in results) else 0
 
@@ -174,6 +183,19 @@ def _panel(args: argparse.Namespace) -> int:
           f"{settings.max_pages} pages, {settings.preheat} kernels pre-heated; Ctrl-C stops it).", flush=True)
     env = {model_files.MODEL_ENV: str(folder), "PNEUMOLAB_RUNTIME": args.runtime}
     return panel_server.serve(settings, notebook, env)
+
+
+def _kit_lines(command: str, show: Callable) -> Callable:
+    """A ``warnings.showwarning`` that prints the kit's data warnings as its own lines, others as before."""
+    from pneumolab.data import DataWarning
+
+    def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, DataWarning):
+            print(f"pneumolab {command}: {message}", file=sys.stderr, flush=True)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return show_warning
 
 
 def _with_interval(value: float | None, bounds: list | None) -> str:
@@ -220,26 +242,34 @@ def build_parser() -> argparse.ArgumentParser:
                         help="model folder or 'reference' (default: $PNEUMOLAB_MODEL, else the reference)")
     scorer.add_argument("--data", help="data folder (default: $PNEUMOLAB_DATA or data/chest_xray)")
     scorer.add_argument("--split", choices=["val", "test"], default="test")
-    scorer.add_argument("--threshold", type=float, help="decision threshold (default: the model card's)")
+    scorer.add_argument("--threshold", type=limits.probability,
+                        help="decision threshold, 0 to 1 (default: the model card's)")
     scorer.add_argument("--json", metavar="OUT", help="write the full report as JSON to OUT ('-': stdout)")
     scorer.add_argument("--no-ci", action="store_true", help="skip the bootstrap confidence intervals")
     scorer.add_argument("--update-card", action="store_true",
                         help="also store the report in the model card, under the split's name")
+    scorer.add_argument("--skip-bad", action="store_true",
+                        help="score without the split's unreadable images (the report counts them); "
+                             "by default they stop the evaluation, named")
 
     trainer = sub.add_parser("train", help="train a model and write it with its model card")
     trainer.add_argument("--model", choices=["scratch", "transfer"], default="scratch")
     trainer.add_argument("--task", choices=["binary", "cause"], default="binary",
                          help="binary: normal vs pneumonia; cause: normal, bacterial, viral")
-    trainer.add_argument("--epochs", type=int, help="most epochs (early stopping may end sooner)")
-    trainer.add_argument("--image-size", type=int, help="side of the square input (default per model)")
-    trainer.add_argument("--seed", type=int, help="seed of the split and the training")
+    trainer.add_argument("--epochs", type=limits.whole_number(1),
+                         help="most epochs, at least 1 (early stopping may end sooner)")
+    smallest = ", ".join(f"{model} {size}" for model, size in limits.MIN_IMAGE_SIZE.items())
+    trainer.add_argument("--image-size", type=limits.whole_number(min(limits.MIN_IMAGE_SIZE.values())),
+                         help=f"side of the square input (default per model; at least: {smallest})")
+    trainer.add_argument("--seed", type=limits.whole_number(0), help="seed of the split and the training")
     trainer.add_argument("--data", help="data folder (default: $PNEUMOLAB_DATA or data/chest_xray)")
     trainer.add_argument("--out", required=True, help="folder to write the model, history and card to")
     model_help = "model folder or 'reference' (default: $PNEUMOLAB_MODEL, else the reference model)"
     predictor = sub.add_parser("predict", help="predict chest X-rays (JPEG, PNG, DICOM) with a trained model")
     predictor.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     predictor.add_argument("--model", help=model_help)
-    predictor.add_argument("--threshold", type=float, help="decision threshold (default: the model card's)")
+    predictor.add_argument("--threshold", type=limits.probability,
+                           help="decision threshold, 0 to 1 (default: the model card's)")
     predictor.add_argument("--json", action="store_true", help="print a JSON list, one object per file")
     panel = sub.add_parser("panel", help="serve the upload-and-predict web page to a class (Voila)")
     panel.add_argument("--port", type=_port, default=8866, help="port to listen on, 1-65535 (default 8866)")
@@ -265,10 +295,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pneumolab.download import ChecksumError, DownloadRefused
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # every argument checked here, before TensorFlow loads
     args.command_line = shlex.join(["pneumolab", *argv])
+    # TensorFlow's C++ INFO and WARNING lines at run time (its start-up lines: see pneumolab._quiet).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        return _COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _kit_lines(args.command, warnings.showwarning)
+            return _COMMANDS[args.command](args)
     except (DataNotFoundError, ChecksumError, DownloadRefused, ValueError, OSError) as error:
         print(f"pneumolab {args.command}: {error}", file=sys.stderr)
         return 1

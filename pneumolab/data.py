@@ -21,7 +21,7 @@ import pandas as pd
 from pneumolab import config
 from pneumolab.config import LABELS, SPLITS
 
-IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png", ".dcm"})
+IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png", ".mpo", ".dcm"})
 #: Shorter side (pixels) a JPEG is decoded at when the data set is checked: fast, and enough to see a blank.
 CHECK_DRAFT = 32
 
@@ -194,6 +194,12 @@ def _warn_bad_files(frame: pd.DataFrame) -> None:
     more = f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else ""
     warnings.warn(DataWarning(f"{len(bad)} file(s) cannot be used and will be skipped:\n{listing}{more}"),
                   stacklevel=3)
+
+
+def image_files(manifest: pd.DataFrame) -> pd.Series:
+    """Rows naming an image file by its extension (readable or not), not a hidden or other file."""
+    names = manifest["file"]
+    return ~names.str.startswith(".") & names.map(lambda name: Path(name).suffix.lower() in IMAGE_SUFFIXES)
 
 
 def usable(manifest: pd.DataFrame) -> pd.DataFrame:

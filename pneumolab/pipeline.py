@@ -106,7 +106,7 @@ def make_dataset(
     if shuffle and not cache:
         dataset = dataset.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
-    dataset = dataset.filter(lambda image, label, ok: ok).map(lambda image, label, ok: (image, label))
+    dataset = dataset.filter(_was_read).map(_without_flag)
     if cache:
         dataset = dataset.cache("" if cache is True else str(cache))
         if shuffle:
@@ -115,3 +115,11 @@ def make_dataset(
     if augment is not None:
         dataset = dataset.map(lambda x, y: (augment(x), y), num_parallel_calls=AUTOTUNE)
     return dataset.prefetch(AUTOTUNE)
+
+
+def _was_read(image: tf.Tensor, label: tf.Tensor, ok: tf.Tensor) -> tf.Tensor:
+    return ok
+
+
+def _without_flag(image: tf.Tensor, label: tf.Tensor, ok: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    return image, label

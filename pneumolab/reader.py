@@ -39,6 +39,8 @@ MIN_SIDE = 28
 MAX_ASPECT = 3.0
 #: Standard deviation of the grey levels (0-255) below which an image counts as blank.
 BLANK_STD = 1.0
+#: Put before a :attr:`LoadedImage.warnings` entry shown beside a model's answer.
+NOT_A_FILM = "not a chest X-ray as the model knows it, so its answer means little"
 
 _DICOM_MARKER = b"DICM"
 _PREAMBLE = 128

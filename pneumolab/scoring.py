@@ -8,24 +8,56 @@ be looked at once, for the final report.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import pandas as pd
 
 from pneumolab import data, evaluate, models, multiclass
-from pneumolab.pipeline import make_dataset
+from pneumolab.pipeline import Skipped, make_dataset
+
+#: Unreadable files named in an error before "... and N more".
+_NAMED = 10
+
+
+@dataclass(frozen=True)
+class ScoredSplit:
+    """A split's rows with the model's outputs, and the image files of the split left out as unreadable."""
+
+    #: The scored rows (see :func:`predict_split`).
+    frame: pd.DataFrame
+    #: Path -> why it could not be read (empty unless scored with ``skip_bad=True``).
+    left_out: dict[str, str]
 
 
 def predict_split(
-    model: keras.Model, card: dict, split: str = "test", data_dir: str | Path | None = None
+    model: keras.Model, card: dict, split: str = "test", data_dir: str | Path | None = None,
+    skip_bad: bool = False,
 ) -> pd.DataFrame:
     """The usable rows of ``split`` with the model's probabilities: ``probability`` (yes/no
-    models) or one ``p_<class>`` column per class."""
+    models) or one ``p_<class>`` column per class.
+
+    An image file of the split that cannot be read is an error naming it (scores
+    without it would not be the split's) unless ``skip_bad``; :func:`score_split`
+    also says which were left out."""
+    return score_split(model, card, split, data_dir, skip_bad).frame
+
+
+def score_split(
+    model: keras.Model, card: dict, split: str = "test", data_dir: str | Path | None = None,
+    skip_bad: bool = False,
+) -> ScoredSplit:
+    """:func:`predict_split`, with the files left out as unreadable (only possible with ``skip_bad``)."""
     manifest = data.build_manifest(data_dir)
     if split == "val":
         manifest = data.carve_validation(manifest, card["data"]["val_fraction"], card["data"]["split_seed"])
-    rows = data.usable(manifest.loc[manifest["split"] == split])
+    in_split = manifest.loc[(manifest["split"] == split) & data.image_files(manifest)]
+    refused = in_split.loc[~in_split["ok"]]
+    left_out = dict(zip(refused["path"], refused["problem"], strict=True))
+    if left_out and not skip_bad:
+        raise _unreadable(split, left_out)
+    rows = data.usable(in_split)
     if rows.empty:
         raise ValueError(f"The data set has no {split!r} images.")
     recorded = card["data"]["images"].get(split)
@@ -34,15 +66,30 @@ def predict_split(
                          f"{recorded}: it is not the data the model was trained on, so 'val' could hold "
                          "training images.")
     spec = card["input"]
+    skipped = Skipped()
     dataset = make_dataset(rows, task=card["task"], image_size=spec["image_size"],
-                           channels=spec["channels"], fit=spec["fit"])
+                           channels=spec["channels"], fit=spec["fit"], skipped=skipped)
     outputs, _ = models.predict_dataset(model, dataset, f"scoring {split}")
-    if len(outputs) != len(rows):
-        raise ValueError(f"{len(rows) - len(outputs)} {split} image(s) could not be decoded any more "
-                         "(changed since the manifest was built?); scores would not match their files.")
+    if skipped.reasons:  # broken or deleted since the manifest was built
+        if not skip_bad:
+            raise _unreadable(split, skipped.reasons)
+        rows = rows.loc[~skipped.among(rows["path"])].reset_index(drop=True)
+        left_out |= skipped.reasons
     if outputs.shape[1] == 1:
-        return rows.assign(probability=outputs[:, 0])
-    return rows.assign(**{f"p_{name}": outputs[:, i] for i, name in enumerate(card["classes"])})
+        frame = rows.assign(probability=outputs[:, 0])
+    else:
+        frame = rows.assign(**{f"p_{name}": outputs[:, i] for i, name in enumerate(card["classes"])})
+    return ScoredSplit(frame, left_out)
+
+
+def _unreadable(split: str, problems: dict[str, str]) -> ValueError:
+    named = "\n".join(f"  {path}: {why}" for path, why in list(problems.items())[:_NAMED])
+    more = f"\n  ... and {len(problems) - _NAMED} more" if len(problems) > _NAMED else ""
+    return ValueError(
+        f"{len(problems)} {split} image(s) cannot be read:\n{named}{more}\nScores without them would not "
+        f"be the whole {split} split's. Fix or remove them, or score the rest with --skip-bad "
+        "(skip_bad=True in Python); the report then counts what was left out."
+    )
 
 
 def score_model(
@@ -51,18 +98,24 @@ def score_model(
     data_dir: str | Path | None = None,
     threshold: float | None = None,
     ci: bool = True,
+    skip_bad: bool = False,
 ) -> dict:
-    """The evaluation report of a saved model on ``split``, at the card's threshold unless given one."""
+    """The evaluation report of a saved model on ``split``, at the card's threshold unless given one.
+
+    ``left_out`` lists the split's unreadable image files, scored without only when ``skip_bad``.
+    """
     model, card = models.load(models.resolve(folder))
-    scored = predict_split(model, card, split, data_dir)
+    result = score_split(model, card, split, data_dir, skip_bad)
+    scored = result.frame
     labels = data.targets(scored, card["task"])
     if card["task"] == "binary":
         chosen = card["threshold"] if threshold is None else threshold
-        result = evaluate.report(labels, scored["probability"].to_numpy(), chosen, ci=ci)
+        report = evaluate.report(labels, scored["probability"].to_numpy(), chosen, ci=ci)
     else:
         probabilities = scored[[f"p_{name}" for name in card["classes"]]].to_numpy()
-        result = multiclass.multiclass_report(labels, probabilities, card["classes"], ci=ci)
-    return dict(result, model=card["name"], split=split, images=len(scored))
+        report = multiclass.multiclass_report(labels, probabilities, card["classes"], ci=ci)
+    left_out = [{"file": path, "problem": why} for path, why in result.left_out.items()]
+    return dict(report, model=card["name"], split=split, images=len(scored), left_out=left_out)
 
 
 def comparison(folders: dict[str, str | Path], split: str = "test", data_dir: str | Path | None = None,

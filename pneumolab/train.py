@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from pneumolab import __version__, config, data, evaluate, models, multiclass
-from pneumolab.pipeline import make_dataset
+from pneumolab import __version__, config, data, evaluate, limits, models, multiclass
+from pneumolab.pipeline import Skipped, make_dataset
 from pneumolab.progress import finish_early, progress
 from pneumolab.training_plots import best_epoch
 
@@ -67,6 +67,8 @@ class TrainConfig:
         """Refuse impossible settings now, not after minutes of training."""
         if self.quick:
             self.epochs = 1
+        limits.check_epochs(self.epochs)
+        limits.check_image_size(self.model, self.image_size)
         if self.task not in data.TASKS:
             raise ValueError(f"Unknown task {self.task!r}; choose one of {sorted(data.TASKS)}.")
         if self.threshold_rule not in THRESHOLD_RULES:
@@ -182,7 +184,8 @@ def monitored(task: str) -> tuple[str, str]:
 
 
 def datasets(cfg: TrainConfig, manifest: pd.DataFrame, **options) -> dict[str, tf.data.Dataset]:
-    """Train (shuffled, augmented, cached) and validation pipelines for a run."""
+    """Train (shuffled, augmented, cached) and validation pipelines for a run (``options``: of
+    :func:`pneumolab.pipeline.make_dataset`, e.g. ``skipped``)."""
     from pneumolab.preprocess import augmentation
 
     common = dict(task=cfg.task, image_size=cfg.image_size, channels=cfg.channels,
@@ -205,12 +208,25 @@ class TrainResult:
 
 
 def train(cfg: TrainConfig, data_dir: str | Path | None = None, out: str | Path | None = None) -> TrainResult:
-    """The whole job behind ``pneumolab train``: data, model, fit, threshold on validation, card."""
+    """The whole job behind ``pneumolab train``: data, model, fit, threshold on validation, card.
+
+    A run that fails before writing anything leaves no empty ``out`` folder behind.
+    """
+    created = Path(out) if out is not None and not Path(out).exists() else None
+    try:
+        return _run(cfg, data_dir, out)
+    finally:
+        if created is not None and created.is_dir() and not any(created.iterdir()):
+            created.rmdir()
+
+
+def _run(cfg: TrainConfig, data_dir: str | Path | None, out: str | Path | None) -> TrainResult:
     keras.utils.set_random_seed(cfg.seed)
     started = time.perf_counter()
     root = data.find_data_dir(data_dir)
     manifest = training_frames(cfg, root)
-    pipelines = datasets(cfg, manifest)
+    skipped = Skipped()  # files unreadable since the data check: named once, and not counted as used
+    pipelines = datasets(cfg, manifest, skipped=skipped)
     if cfg.model == "scratch":
         model = models.scratch_cnn(cfg.image_size, cfg.channels, data.n_outputs(cfg.task))
         train_rows = data.usable(manifest.loc[manifest["split"] == "train"])
@@ -223,13 +239,13 @@ def train(cfg: TrainConfig, data_dir: str | Path | None = None, out: str | Path 
     elif cfg.model == "transfer":
         from pneumolab import transfer
 
-        model, history = transfer.train_transfer(cfg, manifest)
+        model, history = transfer.train_transfer(cfg, manifest, skipped)
     else:
         raise ValueError(f"Unknown model {cfg.model!r}; choose 'scratch' or 'transfer'.")
     labels, probabilities = predict(model, pipelines["val"])
     threshold, validation = validation_summary(cfg, labels, probabilities)
-    card = model_card(cfg, root, manifest, model, history, threshold, validation,
-                      time.perf_counter() - started)
+    used = manifest.loc[~skipped.among(manifest["path"])]
+    card = model_card(cfg, root, used, model, history, threshold, validation, time.perf_counter() - started)
     folder = None
     if out:
         folder = models.save(model, out, card)

@@ -22,7 +22,7 @@ import tensorflow as tf
 from keras import layers
 
 from pneumolab import backbones, data, models
-from pneumolab.pipeline import make_dataset
+from pneumolab.pipeline import Skipped, make_dataset
 
 #: The backbone the kit can load offline, and the layer after which it is fine-tuned.
 BACKBONE = "efficientnet_lite0"
@@ -84,8 +84,13 @@ def to_rgb_input(image_size: int, channels: int) -> tuple[keras.KerasTensor, ker
     return inputs, gray_to_rgb(inputs)
 
 
-def train_transfer(cfg, manifest: pd.DataFrame) -> tuple[keras.Model, pd.DataFrame]:
-    """Features once, then the head, then the top stage: returns the assembled model and its history."""
+def train_transfer(
+    cfg, manifest: pd.DataFrame, skipped: Skipped | None = None
+) -> tuple[keras.Model, pd.DataFrame]:
+    """Features once, then the head, then the top stage: returns the assembled model and its history.
+
+    Files that cannot be read any more are left out and recorded in ``skipped``.
+    """
     from pneumolab.train import class_weights, fit
 
     backbone = backbones.backbone(BACKBONE, (cfg.image_size, cfg.image_size, 3), weights="imagenet")
@@ -95,7 +100,7 @@ def train_transfer(cfg, manifest: pd.DataFrame) -> tuple[keras.Model, pd.DataFra
     inputs, rgb = to_rgb_input(cfg.image_size, cfg.channels)
     encoder = keras.Model(inputs, lower(rgb), name="encoder")
     plain = dict(task=cfg.task, image_size=cfg.image_size, channels=cfg.channels,
-                 batch_size=cfg.batch_size)
+                 batch_size=cfg.batch_size, skipped=skipped)
     cached = {}
     for split in ("train", "val"):
         rows = manifest.loc[manifest["split"] == split]

@@ -1,0 +1,59 @@
+"""The ranges of the kit's numeric settings, checked before any work starts.
+
+TensorFlow-free: ``pneumolab`` checks its arguments with these (as argparse
+types) in a fraction of a second, before TensorFlow loads, and
+:class:`pneumolab.train.TrainConfig` refuses the same values in the same words.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+#: Smallest square input each model can be built at. The scratch CNN halves the image in its stem
+#: (rounding up) and then three times in its pools (rounding down): 15 px leave 1 x 1 for the last block.
+#: EfficientNet-Lite0 needs 32 px (pneumolab.backbones.MIN_SIZE).
+MIN_IMAGE_SIZE = {"scratch": 15, "transfer": 32}
+
+
+def check_image_size(model: str, image_size: int) -> None:
+    """Refuse an input size the model cannot be built at, naming the smallest that works."""
+    smallest = MIN_IMAGE_SIZE.get(model)
+    if smallest is not None and image_size < smallest:
+        raise ValueError(f"--image-size must be at least {smallest} for the {model} model "
+                         f"(its layers shrink the image {smallest - 1} px to nothing), got {image_size}.")
+
+
+def check_epochs(epochs: int) -> None:
+    """Refuse a training run with no epoch in it."""
+    if epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, got {epochs}.")
+
+
+def whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer from ``minimum`` (to ``maximum``), refused with the range otherwise."""
+    allowed = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (allowed: {allowed})") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"{value} is out of range (allowed: a whole number {allowed})")
+        return value
+
+    parse.__name__ = "whole number"  # argparse names the type in its own messages
+    return parse
+
+
+def probability(text: str) -> float:
+    """An argparse type: a number from 0 to 1 (a decision threshold)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (allowed: 0 to 1)") from None
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise argparse.ArgumentTypeError(f"{text} is out of range (allowed: 0 to 1)")
+    return value
