@@ -217,7 +217,9 @@ QUESTIONS: dict[str, tuple[Question, ...]] = {
              "of 10 % of the side on each edge (two decimals)?", 1 - 0.8**2,
              "the inner square keeps 80 % of each side.",
              {0.2: "the band is on all four edges; compare areas: the inner square keeps 80 % x 80 %.",
-              0.64: "that is the inner square; the band is the rest."}),
+              0.64: "that is the inner square; the band is the rest.",
+              1 - (180 / 224) ** 2: "that is a 224-pixel map, whose band is rounded to 22 pixels; the "
+                                    "question asks for exactly 10 % of the side."}),
         _mc("After the weights are randomized, the Grad-CAM maps look almost the same. What does that "
             "say?", "a", "what should change when what the model learned is destroyed?",
             ("the maps show the image's structure more than what the model learned",
