@@ -46,6 +46,7 @@ from pneumolab.predict import (
     confidence_phrase,
     load_image,
 )
+from pneumolab.reader import NOT_A_FILM
 
 if TYPE_CHECKING:
     import keras
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 #: ``lite`` (default: LiteRT, no TensorFlow in the kernel) or ``keras``.
 RUNTIME_ENV = "PNEUMOLAB_RUNTIME"
 #: File types offered by the browser's file chooser.
-ACCEPT = ".jpg,.jpeg,.png,.dcm"
+ACCEPT = ".jpg,.jpeg,.png,.mpo,.dcm"
 #: Side, in screen pixels, of the pictures on the page.
 DISPLAY_SIZE = 256
 
@@ -119,25 +120,24 @@ def upload_guard() -> HTML:
 
     ipywidgets sends all the files of one pick in one websocket message; a
     message over the server's limit closes the connection and the page dies
-    without a word. The script checks the pick before the upload widget sees
-    it (a capturing listener on the document runs first) and says what to do.
+    without a word. The script wraps the file input's ``change`` listeners, so
+    the pick is checked before the upload widget reads it, and says what to do.
+    It must run before the widgets are drawn: display it before the panel.
     """
     script = """
 <script>
 (() => {
+  if (window.plUploadGuard) return;
+  window.plUploadGuard = true;
   const fileLimit = FILE_LIMIT, pickLimit = PICK_LIMIT, mb = (n) => (n / 1048576).toFixed(1) + " MB";
-  document.addEventListener("change", (event) => {
-    const input = event.target;
-    if (!(input instanceof HTMLInputElement) || input.type !== "file" || !input.files) return;
-    const files = Array.from(input.files), total = files.reduce((sum, f) => sum + f.size, 0);
-    const big = files.find((f) => f.size > fileLimit);
-    let problem = "";
-    if (big) problem = `${big.name} is ${mb(big.size)}; the panel takes files up to ${mb(fileLimit)}.`;
-    else if (total > pickLimit) problem = `These ${files.length} files add up to ${mb(total)}; the panel `
-      + `takes at most ${mb(pickLimit)} at once. Choose fewer files at a time.`;
-    if (!problem) return;
-    event.stopImmediatePropagation();
-    input.value = "";
+  const problemWith = (files) => {
+    const big = files.find((f) => f.size > fileLimit), total = files.reduce((sum, f) => sum + f.size, 0);
+    if (big) return `${big.name} is ${mb(big.size)}; the panel takes files up to ${mb(fileLimit)}.`;
+    if (total > pickLimit) return `These ${files.length} files add up to ${mb(total)}; the panel takes `
+      + `at most ${mb(pickLimit)} at once. Choose fewer files at a time.`;
+    return "";
+  };
+  const say = (text) => {
     let note = document.getElementById("pl-upload-refused");
     if (!note) {
       note = document.createElement("div");
@@ -146,12 +146,26 @@ def upload_guard() -> HTML:
       note.style.cssText = "border-left:4px solid #b00020;padding:4px 10px;margin:6px 0;background:#fff";
       (document.querySelector(".widget-upload")?.closest(".widget-hbox") || document.body).after(note);
     }
-    note.textContent = "Not sent: " + problem;
-  }, true);
-  document.addEventListener("click", (event) => {
-    if (event.target.closest && event.target.closest(".widget-upload"))
+    note.textContent = text;
+  };
+  // The upload widget's file input may never be attached to the page, so wrap the listener it adds.
+  const add = HTMLInputElement.prototype.addEventListener;
+  HTMLInputElement.prototype.addEventListener = function (type, listener, options) {
+    if (type !== "change" || this.type !== "file" || typeof listener !== "function") {
+      return add.call(this, type, listener, options);
+    }
+    const input = this;
+    return add.call(this, type, function (event) {
+      const problem = problemWith(Array.from(input.files || []));
+      if (problem) {
+        input.value = "";
+        say("Not sent: " + problem);
+        return undefined;
+      }
       document.getElementById("pl-upload-refused")?.remove();
-  }, true);
+      return listener.call(this, event);
+    }, options);
+  };
 })();
 </script>
 """
@@ -178,7 +192,7 @@ class Panel:
         self.reset.on_click(lambda _: setattr(self.slider, "value", threshold))
         self.status = widgets.HTML()
         self.results = widgets.VBox()
-        self._verdicts: list[tuple[str, float, Sequence[str], widgets.HTML]] = []
+        self._verdicts: list[tuple[str, float, Sequence[str], Sequence[str], widgets.HTML]] = []
         self.upload.observe(self._on_upload, names="value")
         self.examples = _examples()
         self.example = widgets.Button(description="Try an example", icon="image",
@@ -284,8 +298,9 @@ class Panel:
         if prediction.heatmap is not None:
             heat = serving.overlay(prediction.model_input, prediction.heatmap)
             pictures.append((_enlarged(heat, Image.Resampling.BILINEAR), "Where it looked (Grad-CAM)"))
-        verdict = widgets.HTML(_verdict(name, prediction.probability, prediction.threshold, image.notes))
-        self._verdicts.append((name, prediction.probability, image.notes, verdict))  # no pixels kept
+        words = (image.notes, image.warnings)
+        verdict = widgets.HTML(_verdict(name, prediction.probability, prediction.threshold, *words))
+        self._verdicts.append((name, prediction.probability, *words, verdict))  # no pixels kept
         columns = [widgets.VBox([widgets.Image(value=png, format="png"), widgets.Label(caption)])
                    for png, caption in pictures]
         frame = widgets.Layout(border="1px solid #ccc", padding="4px")
@@ -294,8 +309,8 @@ class Panel:
         return card
 
     def _on_threshold(self, change: dict) -> None:
-        for name, probability, notes, verdict in self._verdicts:
-            verdict.value = _verdict(name, probability, change["new"], notes)
+        for name, probability, notes, warnings, verdict in self._verdicts:
+            verdict.value = _verdict(name, probability, change["new"], notes, warnings)
 
 
 def _examples() -> list[Path]:
@@ -305,14 +320,18 @@ def _examples() -> list[Path]:
     return [path for pair in zip(normal, pneumonia, strict=False) for path in pair]
 
 
-def _verdict(name: str, probability: float, threshold: float, notes: Sequence[str]) -> str:
-    """The answer in words: score, decision at the threshold, and the score's strength."""
+def _verdict(name: str, probability: float, threshold: float, notes: Sequence[str],
+             warnings: Sequence[str] = ()) -> str:
+    """The answer in words: score, decision at the threshold, the score's strength, and beside them
+    the reader's warnings (not a chest film as the model knows it) and notes."""
     label = "PNEUMONIA" if probability >= threshold else "NORMAL"
     lines = [
         f"<b>{html.escape(name)}</b>",
         f'P(pneumonia) = <span class="pl-probability">{probability:.4f}</span>',
         f'Decision at threshold {threshold:.4f}: <b class="pl-label">{label}</b>',
         f'<span class="pl-confidence">{confidence_phrase(probability, threshold)}</span>',
+        *(f'<b class="pl-warning" style="color:#b00020">Warning: {NOT_A_FILM}: {html.escape(warning)}</b>'
+          for warning in warnings),
         *(f'<i class="pl-note">{html.escape(note)}</i>' for note in notes),
     ]
     return '<div class="pl-verdict" style="padding:0 12px">' + "<br>".join(lines) + "</div>"

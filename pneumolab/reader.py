@@ -37,8 +37,8 @@ MAX_PIXELS = 40_000_000
 MIN_SIDE = 28
 #: Longer side over shorter side above this gets a warning: chest films are about square (0.7 to 1.4).
 MAX_ASPECT = 3.0
-#: Standard deviation of the grey levels (0-255) below which an image counts as blank.
-BLANK_STD = 1.0
+#: An image whose grey levels (0-255) all lie within this many of each other counts as blank.
+BLANK_LEVELS = 2
 #: Put before a :attr:`LoadedImage.warnings` entry shown beside a model's answer.
 NOT_A_FILM = "not a chest X-ray as the model knows it, so its answer means little"
 
@@ -49,7 +49,8 @@ _BARE_DICOM_STARTS = (b"\x02\x00", b"\x08\x00")
 _READABLE = ("JPEG", "PNG", "MPO")
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 _ORIENTATION_TAG = 0x0112
-#: EXIF orientations that turn the image a quarter turn (width and height swap).
+#: EXIF orientations that flip or turn the image; those that turn it a quarter turn (width and height swap).
+_TURNS = (2, 3, 4, 5, 6, 7, 8)
 _QUARTER_TURNS = (5, 6, 7, 8)
 
 
@@ -106,7 +107,7 @@ def load_image(
     ):
         image = _read_bare_dicom(content)
     else:
-        image = _read_pillow(content, name, draft)
+        image = _read_pillow(content, name, channels, draft)
     pixels = _with_channels(image.pixels, channels)
     return LoadedImage(pixels, image.format, image.size, image.mode, image.notes,
                        _not_a_film(pixels, image.size))
@@ -128,7 +129,7 @@ def _bomb() -> ImageError:
     )
 
 
-def _read_pillow(content: bytes, name: str, draft: int | None) -> LoadedImage:
+def _read_pillow(content: bytes, name: str, channels: int | None, draft: int | None) -> LoadedImage:
     """JPEG, PNG or MPO: header checks first, then the first frame, upright, as uint8."""
     try:
         with warnings.catch_warnings():
@@ -154,18 +155,18 @@ def _read_pillow(content: bytes, name: str, draft: int | None) -> LoadedImage:
             raise _too_large(width, height)
         frames = getattr(image, "n_frames", 1)
         try:
-            if draft and kind != "PNG":
-                image.draft(None, (draft, draft))
+            if kind != "PNG":  # libjpeg can decode straight to gray, and (for a data check) at reduced scale
+                image.draft("L" if channels == 1 else None, (draft, draft) if draft else (width, height))
             image.load()
-            upright = ImageOps.exif_transpose(image)
+            orientation = _orientation(image)
+            upright = ImageOps.exif_transpose(image) if orientation in _TURNS else image
+            pixels, notes = _to_uint8_array(upright, channels)
         except Exception:  # truncated data, bad checksums, broken compressed streams
             raise ImageError(
                 f"This {kind} file is damaged or incomplete (truncated?) and cannot be decoded. "
                 "Try exporting it again."
             ) from None
-        orientation = _orientation(image)
-    pixels, notes = _to_uint8_array(upright)
-    if orientation not in (None, 1):
+    if orientation in _TURNS:
         notes.insert(0, "Turned upright as the file's orientation tag (EXIF, set by phones) says.")
     if frames > 1:
         what = f"{frames} pictures (a camera's MPO file)" if kind == "MPO" else f"{frames} frames"
@@ -181,17 +182,19 @@ def _orientation(image: Image.Image) -> int | None:
         return None
 
 
-def _to_uint8_array(image: Image.Image) -> tuple[np.ndarray, list[str]]:
-    """Pixels as uint8 ``(H, W)`` gray or ``(H, W, 3)`` colour, and what was done to get them."""
+def _to_uint8_array(image: Image.Image, channels: int | None) -> tuple[np.ndarray, list[str]]:
+    """Pixels as uint8 ``(H, W)`` gray or ``(H, W, 3)`` colour, and what was done to get them.
+
+    Gray when the file is gray or ``channels`` is 1 (Pillow's ITU-R 601 luma), converted once.
+    """
     notes: list[str] = []
     if image.mode.startswith("I") or image.mode == "F":
         return _scale_high_bit_depth(np.asarray(image), notes), notes
     if image.mode == "CMYK":
         notes.append("The file's colours are CMYK (a print format); converted to gray.")
         return np.asarray(image.convert("L")), notes
-    if image.mode in _GRAY_MODES:
-        return np.asarray(image.convert("L")), notes
-    return np.asarray(image.convert("RGB")), notes
+    target = "L" if channels == 1 or image.mode in _GRAY_MODES else "RGB"
+    return np.asarray(image if image.mode == target else image.convert(target)), notes
 
 
 def _scale_high_bit_depth(values: np.ndarray, notes: list[str]) -> np.ndarray:
@@ -219,7 +222,7 @@ def _with_channels(pixels: np.ndarray, channels: int | None) -> np.ndarray:
     if channels is None:
         channels = 1 if pixels.ndim == 2 else 3
     if pixels.ndim == 2:
-        return np.repeat(pixels[..., np.newaxis], channels, axis=-1)
+        return pixels[..., np.newaxis] if channels == 1 else np.stack([pixels] * 3, axis=-1)
     if channels == 3:
         return pixels
     return np.asarray(Image.fromarray(pixels, "RGB").convert("L"))[..., np.newaxis]
@@ -236,7 +239,9 @@ def _not_a_film(pixels: np.ndarray, size: tuple[int, int]) -> tuple[str, ...]:
     if ratio > MAX_ASPECT:
         found.append(f"{width} x {height} pixels, {ratio:.0f} times longer than wide: not the shape of a "
                      "chest X-ray (squashed to a square, it looks like nothing a model was trained on).")
-    if float(pixels.std()) < BLANK_STD:
+    step = max(1, max(pixels.shape[:2]) // 512)  # a sample is enough to tell a blank image, and fast
+    sample = pixels[::step, ::step]
+    if int(sample.max()) - int(sample.min()) <= BLANK_LEVELS:
         found.append("The image is blank (every pixel the same grey): there is nothing to see.")
     return tuple(found)
 

@@ -7,12 +7,14 @@ note the reader must add, the warning it must show beside an answer, or the erro
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import ipywidgets as widgets
 import numpy as np
 import pydicom
 import pytest
@@ -208,6 +210,42 @@ def test_cli_text_output_puts_the_warning_under_the_answer(kind_files, model_fol
     answer, warning = capsys.readouterr().out.strip().splitlines()
     assert answer.startswith(f"{kind_files['all_black.png']}: P(pneumonia) ")
     assert warning.startswith(f"  warning: {reader.NOT_A_FILM}: The image is blank")
+
+
+# ----------------------------------------------------------------------------- the panel's upload handler
+
+
+@pytest.fixture(scope="module")
+def page(model_folder):
+    from pneumolab import models, panel
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(models.MODEL_ENV, str(model_folder))
+        yield panel.build_panel()
+
+
+@pytest.mark.parametrize("name", list(KINDS))
+def test_the_panel_answers_or_refuses_each_kind_between_two_good_files(name, page):
+    from tests.test_panel import find, results, text, upload
+
+    kind, good = KINDS[name], png_bytes(film())
+    uploader = upload(page, ("good.png", good), (name, kind.content), ("again.png", good))
+    first, card, last = results(page)
+    assert "P(pneumonia)" in text(first) and "P(pneumonia)" in text(last)
+    shown = text(card)
+    assert name in shown and uploader.value == ()
+    if kind.error:
+        assert "pl-error" in shown and kind.error in shown and "P(pneumonia)" not in shown
+        return
+    assert "P(pneumonia)" in shown
+    if kind.warning:
+        assert f"Warning: {reader.NOT_A_FILM}: " in shown and kind.warning in shown
+    else:
+        assert "pl-warning" not in shown and html.escape(kind.note) in shown
+    if kind.expected is not None:  # the picture shown as uploaded is the upright one
+        caption = " ".join(label.value for label in find(card, widgets.Label))
+        height, width = kind.expected.shape
+        assert f"{width}×{height})" in caption
 
 
 # ----------------------------------------------------------------------------- the data loader

@@ -59,7 +59,7 @@ def xray_bytes(real_data) -> bytes:
 
 def test_page_offers_uploads_and_says_it_is_not_a_diagnosis(page):
     (uploader,) = find(page, widgets.FileUpload)
-    assert uploader.multiple and uploader.accept == ".jpg,.jpeg,.png,.dcm"
+    assert uploader.multiple and uploader.accept == ".jpg,.jpeg,.png,.mpo,.dcm"
     (slider,) = find(page, widgets.FloatSlider)
     assert slider.value == 0.5
     assert "not a diagnosis" in text(page)
