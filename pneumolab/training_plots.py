@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
 def best_epoch(history: pd.DataFrame) -> int:
@@ -39,6 +40,7 @@ def plot_history(history: pd.DataFrame, title: str = "") -> Figure:
         auc_axes.set(xlabel="epoch", ylabel="ROC AUC", title="ROC AUC")
     kept = best_epoch(history)
     for ax in axes.ravel():
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.axvline(kept, color="grey", ls=":", label=f"best epoch ({kept}, kept)", gid="best-epoch")
         ax.legend(fontsize=8)
     if "stage" in history:
