@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pneumolab import config
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chest_xray_224"
 
 
@@ -29,6 +31,14 @@ def real_data() -> Path:
     if not (path / "train").is_dir():
         pytest.skip(f"real data not found at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def films() -> Path:
+    """Real chest films laid out as ``test/{NORMAL,PNEUMONIA}/``: the full set's when present, else the
+    embedded sample's, so tests that need a real X-ray (not the full set's counts) run on every machine."""
+    path = Path(os.environ.get("PNEUMOLAB_DATA", SHARED_DATA))
+    return path if (path / "test").is_dir() else config.SAMPLE_DIR
 
 
 def png_bytes(array: np.ndarray) -> bytes:
