@@ -2,7 +2,8 @@
 right and wrong answers, and read the scores from the gradebook.
 
 The course lives in a temporary folder with its own nbgrader_config.py, gradebook and HOME. The
-notebook is graded in quick mode, on the shared data, as docs/teaching.md tells teachers to do.
+notebook is graded in quick mode, as docs/teaching.md tells teachers to do, on the embedded sample, so
+the test needs no data set.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+from pneumolab import config
 
 nbgrader_api = pytest.importorskip("nbgrader.api", reason="no nbgrader: pip install -e .[grading]")
 
@@ -45,7 +48,7 @@ def nbgrader(course: Path, env: dict, *args: str) -> None:
 
 
 @pytest.fixture
-def course(tmp_path, real_data) -> tuple[Path, dict]:
+def course(tmp_path) -> tuple[Path, dict]:
     """An nbgrader course folder holding exercise set 05 as its source, and the environment to grade it."""
     course = tmp_path / "course"
     (course / "source" / ASSIGNMENT).mkdir(parents=True)
@@ -62,7 +65,7 @@ def course(tmp_path, real_data) -> tuple[Path, dict]:
         "HOME": str(home),
         # nbgrader runs `alembic` from PATH to set up its gradebook: the venv's bin must come first
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PNEUMOLAB_DATA": str(real_data),
+        "PNEUMOLAB_DATA": str(config.SAMPLE_DIR),
         "PNEUMOLAB_QUICK": "1",
         "MPLBACKEND": "Agg",
     }
