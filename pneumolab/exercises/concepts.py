@@ -271,7 +271,7 @@ def _lesson(lesson: object) -> str:
     """``lesson`` as a key of :data:`QUESTIONS` ("1", 1 and "01" all mean "01")."""
     key = str(lesson).strip().zfill(2)
     if key not in QUESTIONS:
-        raise _Hint(f"There is no concept check {lesson!r}: the lessons are {', '.join(QUESTIONS)}.")
+        raise ValueError(f"There is no concept check {lesson!r}: the lessons are {', '.join(QUESTIONS)}.")
     return key
 
 
@@ -296,7 +296,10 @@ def concept_questions(lesson: str | int) -> object:
 @_checker("concept check", "a dict {1: 'b', 2: 0.5, ...}: question number -> letter or number")
 def concepts(answers: dict[int, str | float], lesson: str | int) -> str:
     """The answers to one lesson's concept check: every question right, or a hint for each wrong one."""
-    questions = QUESTIONS[_lesson(lesson)]
+    try:
+        questions = QUESTIONS[_lesson(lesson)]
+    except ValueError as unknown:
+        raise _Hint(str(unknown)) from None
     form = "{1: 'b', 2: 0.5, ...}"
     if not isinstance(answers, Mapping):
         raise _Hint(f"Give your answers as a dict, question number -> answer, e.g. {form}; "
