@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from IPython.display import display
+from IPython.display import Image, display
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -225,12 +225,12 @@ def explorer(examples: Mapping[str, np.ndarray]) -> widgets.Widget:
         image = examples[picker.value]
         chain = [box.value for box in chosen if box.value != "none"]
         result = apply_chain(image, chain, normalization.value, steps)
-        drawn.append(render(image, result, " → ".join([*chain, normalization.value])))
+        drawn.append(rendered(render(image, result, " → ".join([*chain, normalization.value]))))
         with output:
             output.clear_output(wait=True)
             display(drawn[-1])
 
-    drawn: list[Figure] = []
+    drawn: list[Image] = []  # as shown: a JPEG, small in a stored notebook's widget state
     for control in (picker, *chosen, normalization, size, clip, radius):
         control.observe(update, names="value")
     update()
@@ -239,4 +239,4 @@ def explorer(examples: Mapping[str, np.ndarray]) -> widgets.Widget:
         widgets.HBox(chosen),
         widgets.HBox([size, clip, radius]),
         output,
-    ], still=rendered(drawn[0]))
+    ], still=drawn[0])
