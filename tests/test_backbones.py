@@ -12,15 +12,16 @@ CATS = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian
 ESPRESSO_OR_CUP = {967, 968}
 
 
-def photos() -> np.ndarray:
+def photos(size: int = 224) -> np.ndarray:
     """Two natural photos shipped with scikit-image, prepared the kit's way: a cat and an espresso."""
     images = (skimage.data.chelsea(), skimage.data.coffee())
-    return np.stack([preprocess.to_model_input(image, 224, channels=3).numpy() for image in images])
+    return np.stack([preprocess.to_model_input(image, size, channels=3).numpy() for image in images])
 
 
-def test_imagenet_weights_recognize_a_cat_and_an_espresso():
-    model = backbones.efficientnet_lite0()
-    probabilities = model.predict(photos(), verbose=0)
+@pytest.mark.parametrize("name", sorted(backbones.VARIANTS))
+def test_imagenet_weights_recognize_a_cat_and_an_espresso(name):
+    model = backbones.efficientnet_lite(name)
+    probabilities = model.predict(photos(backbones.VARIANTS[name].size), verbose=0)
     cat, coffee = (np.argsort(row)[::-1][:5] for row in probabilities)
     assert cat[0] in CATS and len(CATS & set(cat)) >= 2
     assert coffee[0] in ESPRESSO_OR_CUP
@@ -42,8 +43,9 @@ def test_second_construction_loads_the_cache(monkeypatch, tmp_path):
     monkeypatch.setenv(config.CACHE_ENV, str(tmp_path))
     images = photos()
     first = backbones.efficientnet_lite0().predict(images, verbose=0)
-    assert (tmp_path / backbones.WEIGHTS_FILE).is_file()
-    assert [p.name for p in tmp_path.iterdir()] == [backbones.WEIGHTS_FILE]  # no temporary file left
+    weights_file = backbones.VARIANTS["efficientnet_lite0"].weights_file
+    assert (tmp_path / weights_file).is_file()
+    assert [p.name for p in tmp_path.iterdir()] == [weights_file]  # no temporary file left
     monkeypatch.setattr(backbones, "read_legacy_state_dict", _no_conversion)
     second = backbones.efficientnet_lite0().predict(images, verbose=0)
     assert np.array_equal(first, second)
@@ -51,7 +53,7 @@ def test_second_construction_loads_the_cache(monkeypatch, tmp_path):
 
 def test_a_broken_cache_is_rebuilt(monkeypatch, tmp_path):
     monkeypatch.setenv(config.CACHE_ENV, str(tmp_path))
-    (tmp_path / backbones.WEIGHTS_FILE).write_bytes(b"half a file")
+    (tmp_path / backbones.VARIANTS["efficientnet_lite0"].weights_file).write_bytes(b"half a file")
     with pytest.warns(UserWarning, match="Rebuilding"):
         model = backbones.efficientnet_lite0()
     assert np.argmax(model.predict(photos()[:1], verbose=0)) in CATS
@@ -71,11 +73,14 @@ def test_feature_extractor_shapes(size, pooling, shape):
     assert np.isfinite(model.predict(batch, verbose=0)).all()
 
 
-def test_layer_names_mark_stages_and_the_last_conv_layer():
-    model = backbones.efficientnet_lite0(weights=None)
-    assert model.get_layer(backbones.LAST_CONV_LAYER).output.shape == (None, 7, 7, 1280)
+@pytest.mark.parametrize("name", sorted(backbones.VARIANTS))
+def test_layer_names_mark_stages_and_the_last_conv_layer(name):
+    variant = backbones.VARIANTS[name]
+    model = backbones.efficientnet_lite(name, weights=None)
+    side = -(-variant.size // 32)
+    assert model.get_layer(backbones.LAST_CONV_LAYER).output.shape == (None, side, side, 1280)
     names = [layer.name for layer in model.layers]
-    for s, stage in enumerate(backbones.STAGES, start=1):
+    for s, stage in enumerate(variant.stages, start=1):
         blocks = {name.split("_")[1] for name in names if name.startswith(f"stage{s}_block")}
         assert blocks == {f"block{b}" for b in range(stage.repeats)}
         assert model.get_layer(f"stage{s}_out").output.shape[-1] == stage.filters
@@ -92,6 +97,13 @@ def test_impossible_input_shapes_are_refused(shape):
 def test_backbone_efficientnet_lite0_is_the_offline_feature_extractor():
     model = backbones.backbone("efficientnet_lite0", (224, 224, 3))
     assert model.output.shape == (None, 7, 7, 1280)
+
+
+def test_the_variants_have_as_many_blocks_as_their_weights():
+    variants = backbones.VARIANTS.items()
+    blocks = {name: sum(stage.repeats for stage in variant.stages) for name, variant in variants}
+    assert blocks == {"efficientnet_lite0": 16, "efficientnet_lite1": 21, "efficientnet_lite2": 21}
+    assert backbones.available_backbones()[:3] == list(backbones.VARIANTS)
 
 
 def test_keras_application_takes_0_255_rgb():
@@ -122,7 +134,7 @@ def test_unknown_backbone_lists_the_choices():
 
 
 def test_reader_gives_the_state_dict_as_arrays():
-    state = read_legacy_state_dict(backbones._torch_weights_path())
+    state = read_legacy_state_dict(backbones._torch_weights_path(backbones.VARIANTS["efficientnet_lite0"]))
     assert len(state) == 296
     assert state["_conv_stem.weight"].shape == (32, 3, 3, 3)
     assert state["_fc.weight"].dtype == np.float32
