@@ -22,7 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 
-from pneumolab import config, data
+from pneumolab import config, data, reader
 
 #: The finest classes, in the order every table and figure uses.
 CLASSES = ("normal", "bacteria", "virus")
@@ -307,17 +307,16 @@ def _histograms(ax: Axes, table: pd.DataFrame, column: str, xlabel: str) -> None
 def read_gray(path: str | os.PathLike, max_side: int | None = 256) -> np.ndarray:
     """An image file as uint8 grey levels, shrunk to at most ``max_side`` pixels a side (None: full size).
 
-    16-bit files are scaled down to 8 bits (Pillow's own conversion would clip them).
+    Read with the kit's one reader (:func:`pneumolab.reader.load_image`), as
+    training reads it: upright, 16-bit files scaled by the bits they use.
+    JPEGs decode at reduced scale when that still leaves ``max_side``: much faster.
     """
-    with Image.open(path) as image:
-        if max_side:
-            image.draft("L", (max_side, max_side))  # JPEG: decode at reduced scale, much faster
-        if image.mode.startswith("I"):
-            image = Image.fromarray((np.asarray(image, dtype=np.float64) / 257).round().astype(np.uint8))
-        image = image.convert("L")
-        if max_side:
-            image.thumbnail((max_side, max_side))
-        return np.asarray(image)
+    pixels = reader.load_image(Path(path).read_bytes(), str(path), channels=1, draft=max_side).pixels[..., 0]
+    if max_side and max(pixels.shape) > max_side:
+        image = Image.fromarray(pixels)
+        image.thumbnail((max_side, max_side))
+        pixels = np.asarray(image)
+    return pixels
 
 
 def _show(ax: Axes, image: np.ndarray, title: str, fontsize: float = 8) -> None:

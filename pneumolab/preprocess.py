@@ -51,7 +51,9 @@ def decode(contents: bytes | tf.Tensor, channels: int = 1) -> tf.Tensor:
     bits they use, CMYK as gray. Works eagerly and inside a ``tf.data`` map.
     """
 
-    def read(payload: bytes) -> np.ndarray:
+    def read(payload: bytes | np.ndarray) -> np.ndarray:
+        if isinstance(payload, np.ndarray):  # eagerly, a tensor's bytes arrive as a 0-d object array
+            payload = payload.item()
         return read_image(payload, channels=channels)
 
     image = tf.numpy_function(read, [contents], tf.uint8, stateful=False)

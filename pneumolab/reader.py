@@ -46,6 +46,8 @@ _DICOM_MARKER = b"DICM"
 _PREAMBLE = 128
 #: First tags of a DICOM stream that lost its preamble: the file meta group (0002) or a data set (0008).
 _BARE_DICOM_STARTS = (b"\x02\x00", b"\x08\x00")
+#: The file meta group's length element, (0002,0000) UL: unmistakably DICOM, whatever the file's name.
+_META_GROUP_LENGTH = b"\x02\x00\x00\x00UL"
 _READABLE = ("JPEG", "PNG", "MPO")
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 _ORIENTATION_TAG = 0x0112
@@ -102,7 +104,7 @@ def load_image(
         raise ImageError("The file is empty (0 bytes). Was the upload interrupted?")
     if content[_PREAMBLE : _PREAMBLE + 4] == _DICOM_MARKER:
         image = _read_dicom(content)
-    elif content.startswith(_DICOM_MARKER) or (
+    elif content.startswith((_DICOM_MARKER, _META_GROUP_LENGTH)) or (
         content.startswith(_BARE_DICOM_STARTS) and name.lower().endswith(".dcm")
     ):
         image = _read_bare_dicom(content)

@@ -135,6 +135,13 @@ def test_a_dcm_file_that_is_no_dicom_says_what_is_missing():
         load_image(b"just some text", "scan.dcm")
 
 
+def test_dicom_file_meta_without_preamble_is_read_whatever_the_files_name():
+    content = KINDS["no_marker.dcm"].content
+    assert content.startswith(b"\x02\x00\x00\x00UL")
+    np.testing.assert_array_equal(load_image(content, "export.bin").pixels,
+                                  load_image(content, "no_marker.dcm").pixels)
+
+
 def test_16_bit_files_using_all_16_bits_are_not_rescaled():
     full = (film().astype(np.uint16) * 257)
     image = load_image(png_bytes(full))
