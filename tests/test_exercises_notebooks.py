@@ -124,8 +124,8 @@ def test_solution_notebooks_carry_nbgrader_metadata(path):
 
 
 @pytest.mark.parametrize("path", STUDENT_NOTEBOOKS, ids=lambda p: p.stem)
-def test_student_notebook_runs_up_to_its_first_exercise(path, real_data, monkeypatch):
-    monkeypatch.setenv("PNEUMOLAB_DATA", str(real_data))
+def test_student_notebook_runs_up_to_its_first_exercise(path, films, monkeypatch):
+    monkeypatch.setenv("PNEUMOLAB_DATA", str(films))
     monkeypatch.setenv("PNEUMOLAB_QUICK", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(path, as_version=4)

@@ -53,8 +53,8 @@ def results(page: widgets.Widget) -> list[widgets.Widget]:
     return list(page.children[-1].children)
 
 
-def xray_bytes(real_data) -> bytes:
-    return next((real_data / "test" / "PNEUMONIA").glob("*.jpeg")).read_bytes()
+def xray_bytes(films) -> bytes:
+    return next((films / "test" / "PNEUMONIA").glob("*.jpeg")).read_bytes()
 
 
 def test_page_offers_uploads_and_says_it_is_not_a_diagnosis(page):
@@ -66,8 +66,8 @@ def test_page_offers_uploads_and_says_it_is_not_a_diagnosis(page):
     assert "test_cnn" in text(page) and "64×64 gray" in text(page)
 
 
-def test_an_xray_gets_pictures_a_probability_and_a_decision(page, real_data):
-    uploader = upload(page, ("patient.jpeg", xray_bytes(real_data)))
+def test_an_xray_gets_pictures_a_probability_and_a_decision(page, films):
+    uploader = upload(page, ("patient.jpeg", xray_bytes(films)))
     (card,) = results(page)
     assert "pl-result" in card._dom_classes
     pictures = find(card, widgets.Image)
@@ -83,14 +83,14 @@ def test_an_xray_gets_pictures_a_probability_and_a_decision(page, real_data):
     assert uploader.value == ()  # the upload is not kept in the widget state
 
 
-def test_bad_files_get_a_message_and_the_page_keeps_working(page, real_data):
-    upload(page, ("notes.jpeg", b"not an x-ray"), ("empty.png", b""), ("good.jpeg", xray_bytes(real_data)))
+def test_bad_files_get_a_message_and_the_page_keeps_working(page, films):
+    upload(page, ("notes.jpeg", b"not an x-ray"), ("empty.png", b""), ("good.jpeg", xray_bytes(films)))
     bad, empty, good = results(page)
     assert "notes.jpeg" in text(bad) and "not an image" in text(bad) and "pl-error" in text(bad)
     assert "empty" in text(empty)
     assert "P(pneumonia)" in text(good)
     assert "1 of 3 files answered" in text(page)
-    upload(page, ("again.jpeg", xray_bytes(real_data)))
+    upload(page, ("again.jpeg", xray_bytes(films)))
     (again,) = results(page)
     assert "again.jpeg" in text(again) and "P(pneumonia)" in text(again)
 
@@ -102,8 +102,8 @@ def test_files_over_the_size_limit_are_refused(page, monkeypatch):
     assert "accepts files up to" in text(refused)
 
 
-def test_threshold_slider_relabels_without_running_the_model(page, real_data, monkeypatch):
-    upload(page, ("patient.jpeg", xray_bytes(real_data)))
+def test_threshold_slider_relabels_without_running_the_model(page, films, monkeypatch):
+    upload(page, ("patient.jpeg", xray_bytes(films)))
     probability = float(text(page).split('class="pl-probability">')[1].split("<")[0])
     calls = []
     monkeypatch.setattr(panel.Panel, "_predict", lambda *a, **k: calls.append(1))

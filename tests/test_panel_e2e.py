@@ -52,7 +52,7 @@ def wait_for_port(port: int, process: subprocess.Popen, log: Path, seconds: floa
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, real_data):
+def server(tmp_path_factory, films):
     if not CHROMIUM.exists():
         missing = f"{CHROMIUM} not found; install it with: apt-get install -y chromium"
         if os.environ.get("CI"):
@@ -110,11 +110,11 @@ def error_of(page, name: str) -> str:
     return message.inner_text()
 
 
-def test_upload_predict_and_survive_bad_files(server, browser, real_data, tmp_path):
+def test_upload_predict_and_survive_bad_files(server, browser, films, tmp_path):
     """The page as a class sees it: the shipped reference model, real X-rays, broken and huge files."""
     threshold = models.load_card(models.resolve("reference"))["threshold"]
-    sick = sorted((real_data / "test" / "PNEUMONIA").glob("*"))[0]
-    healthy = sorted((real_data / "test" / "NORMAL").glob("*"))[0]
+    sick = sorted((films / "test" / "PNEUMONIA").glob("*"))[0]
+    healthy = sorted((films / "test" / "NORMAL").glob("*"))[0]
     corrupt = tmp_path / "corrupt.jpeg"
     corrupt.write_bytes(sick.read_bytes()[:2000])
     big = tmp_path / "big-noise.png"  # over 10 MB: only passes if the panel raised the websocket limit
