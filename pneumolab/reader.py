@@ -24,6 +24,7 @@ light runtime can read images without loading it.
 from __future__ import annotations
 
 import io
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,6 +50,13 @@ _BARE_DICOM_STARTS = (b"\x02\x00", b"\x08\x00")
 #: The file meta group's length element, (0002,0000) UL: unmistakably DICOM, whatever the file's name.
 _META_GROUP_LENGTH = b"\x02\x00\x00\x00UL"
 _READABLE = ("JPEG", "PNG", "MPO")
+#: ``warnings.catch_warnings`` is process-wide: DICOM reads, which record pydicom's warnings, take turns.
+_DICOM_LOCK = threading.Lock()
+
+# Pillow warns about images over 89 megapixels; the kit refuses anything over MAX_PIXELS (40) in its own
+# words, so the warning would only repeat it in Pillow's. A filter, not catch_warnings: the reader runs
+# in many threads at once (data check, tf.data), and catch_warnings is not thread-safe.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 _ORIENTATION_TAG = 0x0112
 #: EXIF orientations that flip or turn the image; those that turn it a quarter turn (width and height swap).
@@ -134,9 +142,7 @@ def _bomb() -> ImageError:
 def _read_pillow(content: bytes, name: str, channels: int | None, draft: int | None) -> LoadedImage:
     """JPEG, PNG or MPO: header checks first, then the first frame, upright, as uint8."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit follows
-            image = Image.open(io.BytesIO(content))
+        image = Image.open(io.BytesIO(content))
     except Image.DecompressionBombError:
         raise _bomb() from None
     except Exception:  # Pillow raises many types for garbage; all mean "not an image we know"
@@ -279,7 +285,8 @@ def _read_dicom(content: bytes, bare: bool = False) -> LoadedImage:
 
     damaged = ImageError("This DICOM file is damaged: its header cannot be read.")
     try:
-        with warnings.catch_warnings(record=True) as complaints:  # pydicom warns where it had to guess
+        # pydicom warns where it had to guess: recorded, they tell a damaged header from a report
+        with _DICOM_LOCK, warnings.catch_warnings(record=True) as complaints:
             warnings.simplefilter("always")
             dataset = pydicom.dcmread(io.BytesIO(content), force=bare)
     except Exception:  # pydicom raises many types for damaged headers

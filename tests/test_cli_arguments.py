@@ -14,7 +14,7 @@ import pytest
 
 from pneumolab import _quiet, backbones, cli, limits, models, train
 from tests.conftest import png_bytes
-from tests.test_predict import save_test_model
+from tests.test_predict import png_header, save_test_model
 
 #: Runs ``pneumolab.cli.main`` in a fresh interpreter and reports its exit code and whether TensorFlow
 #: was imported by then.
@@ -103,16 +103,21 @@ def test_without_pneumolab_tensorflow_prints_what_the_filter_removes():
 
 def test_a_cli_run_prints_only_the_kits_own_lines(tmp_path):
     folder = save_test_model(tmp_path / "model")
-    good, bad = tmp_path / "good.png", tmp_path / "bad.jpeg"
+    good, bad, huge = tmp_path / "good.png", tmp_path / "bad.jpeg", tmp_path / "huge.png"
     good.write_bytes(png_bytes(np.tile(np.arange(64, dtype=np.uint8), (64, 1))))
     bad.write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    huge.write_bytes(png_header(10_000, 10_000))  # over Pillow's warning limit, under its error limit
     pneumolab = Path(sys.executable).with_name("pneumolab")
     command = [str(pneumolab)] if pneumolab.exists() else [sys.executable, "-m", "pneumolab.cli"]
-    done = subprocess.run([*command, "predict", str(good), str(bad), "--model", str(folder)],
+    done = subprocess.run([*command, "predict", str(good), str(bad), str(huge), "--model", str(folder)],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 1 and done.stdout.startswith(f"{good}: P(pneumonia) ")
-    assert done.stderr.splitlines() == [f"pneumolab predict: {bad}: This file is not an image PneumoLab can "
-                                        "read: use a JPEG, PNG or DICOM (.dcm) file."]
+    assert done.stderr.splitlines() == [
+        f"pneumolab predict: {bad}: This file is not an image PneumoLab can read: use a JPEG, PNG or DICOM "
+        "(.dcm) file.",
+        f"pneumolab predict: {huge}: The image is 10000 x 10000 pixels (100 megapixels); the limit is 40 "
+        "megapixels. A chest X-ray is much smaller: reduce it and try again.",
+    ]
 
 
 # ----------------------------------------------------------------------------- bookkeeping
