@@ -31,20 +31,19 @@ def check_epochs(epochs: int) -> None:
         raise ValueError(f"--epochs must be at least 1, got {epochs}.")
 
 
-def whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
-    """An argparse type: an integer from ``minimum`` (to ``maximum``), refused with the range otherwise."""
-    allowed = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least ``minimum``, refused with the range otherwise."""
+    allowed = f"a whole number of at least {minimum}"
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (allowed: {allowed})") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            raise argparse.ArgumentTypeError(f"{value} is out of range (allowed: a whole number {allowed})")
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is out of range (allowed: {allowed})")
         return value
 
-    parse.__name__ = "whole number"  # argparse names the type in its own messages
     return parse
 
 
