@@ -75,33 +75,45 @@ def build_panel(model_folder: str | Path | None = None, runtime: str | None = No
 
     ``runtime`` is ``"lite"`` or ``"keras"`` (default: ``$PNEUMOLAB_RUNTIME``, else lite). If no
     model can be loaded, the page says why instead of failing; if the class is full, it says so.
+    In a pre-heated Voila kernel the model is loaded ahead, and the page slot is claimed only once a
+    student's page takes the kernel.
     """
     header = widgets.HTML(TEACHING_NOTE)
     page = widgets.VBox([header])
-    _fill(page, model_folder, runtime or os.environ.get(RUNTIME_ENV) or "lite")
+    try:
+        folder = model_files.resolve(model_folder)
+        model, card = _load(folder, runtime or os.environ.get(RUNTIME_ENV) or "lite")
+    except (OSError, ValueError, KeyError) as error:
+        problem = _error(f"<b>No model to run.</b> {html.escape(str(error))}")
+        page.children = [header, widgets.HTML(problem)]
+        return page
+    _wait_for_a_page()
+    _fill(page, lambda: Panel(model, card, folder, header))
     return page
 
 
-def _fill(page: widgets.VBox, model_folder: str | Path | None, runtime: str) -> None:
-    """Put the panel in ``page`` (under its header), or the reason there is none."""
+def _wait_for_a_page() -> None:
+    """In a pre-heated Voila kernel, wait until a student's page takes this kernel; elsewhere return."""
+    if os.environ.get("VOILA_PREHEAT") == "True":
+        from voila.utils import wait_for_request
+
+        wait_for_request()
+
+
+def _fill(page: widgets.VBox, make_panel) -> None:
+    """Put the panel in ``page`` (under its header) if a page slot is free, else say the class is full."""
     header = page.children[0]
     slot = panel_server.claim_page_slot()
     if slot is False:
         retry = widgets.Button(description="Try again", icon="refresh")
-        retry.on_click(lambda _: _fill(page, model_folder, runtime))
+        retry.on_click(lambda _: _fill(page, make_panel))
         full = _error(f"<b>The class is full.</b> This panel serves at most "
                       f"{os.environ.get(panel_server.MAX_PAGES_ENV)} pages at once. Wait for a classmate "
                       "to close theirs (or close one of your other tabs), then try again.")
         page.children = [header, widgets.HTML(full), retry]
         return
     _HELD_SLOTS.append(slot)
-    try:
-        folder = model_files.resolve(model_folder)
-        panel = Panel(*_load(folder, runtime), folder, header)
-        page.children = panel.widget.children
-    except (OSError, ValueError, KeyError) as error:
-        problem = _error(f"<b>No model to run.</b> {html.escape(str(error))}")
-        page.children = [header, widgets.HTML(problem)]
+    page.children = make_panel().widget.children
 
 
 def _load(folder: Path, runtime: str) -> tuple[serving.LiteModel | keras.Model, dict]:

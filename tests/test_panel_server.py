@@ -26,7 +26,7 @@ from pneumolab import cli, models, panel_server, serving
 from pneumolab.panel import Panel
 from tests.test_panel_e2e import CHROMIUM, CHROMIUM_FLAGS, free_port, upload, verdict_of, wait_for_port
 
-RENDER_TIMEOUT_MS = 60_000
+RENDER_TIMEOUT_MS = 120_000
 
 
 def kernels_of(wrapper: psutil.Process) -> list[psutil.Process]:
@@ -194,10 +194,10 @@ def test_closed_pages_are_culled_full_class_waits_oversized_picks_refused(tmp_pa
     """One server, one page slot, a 10 s cull: the whole life of a class's pages."""
     panel = PanelProcess(tmp_path, "--max-pages", "1", "--preheat", "1", "--cull-after", "10")
     try:
-        first = chromium.new_page()
-        first.goto(panel.url)
+        (kernel,) = wait_until(lambda: kernels_of(panel.wrapper), 60, "the pre-heated kernel")
+        first = chromium.new_context().new_page()  # each student has a browser of their own
+        first.goto(panel.url)  # takes the pre-heated kernel
         first.wait_for_selector("button.widget-upload", timeout=RENDER_TIMEOUT_MS)
-        kernel = wait_until(lambda: kernels_of(panel.wrapper), 30, "a kernel")[0]
         assert not loads_tensorflow(kernel)  # the LiteRT path
 
         # An oversized pick is refused in the browser, and the page still answers afterwards.
@@ -211,7 +211,7 @@ def test_closed_pages_are_culled_full_class_waits_oversized_picks_refused(tmp_pa
         assert 0 <= verdict_of(first, film.name)["probability"] <= 1
 
         # The only slot is taken: the next page says so instead of hanging.
-        second = chromium.new_page()
+        second = chromium.new_context().new_page()
         second.goto(panel.url)
         second.wait_for_selector("text=The class is full", timeout=RENDER_TIMEOUT_MS)
 
@@ -220,7 +220,7 @@ def test_closed_pages_are_culled_full_class_waits_oversized_picks_refused(tmp_pa
         first.close()
         wait_until(lambda: kernel.pid not in {k.pid for k in kernels_of(panel.wrapper)}, 60,
                    "the closed page's kernel to be culled")
-        second.click("text=Try again")
+        second.click("button:has-text('Try again')")
         second.wait_for_selector("button.widget-upload", timeout=RENDER_TIMEOUT_MS)
         assert len(pages_kernels) >= 2  # the page's kernel and the pool's refill
         second.close()
