@@ -45,6 +45,8 @@ WEBSOCKET_LIMIT_BYTES = MAX_PICK_BYTES + 4 * 2**20
 SLOTS_ENV = "PNEUMOLAB_PANEL_SLOTS"
 MAX_PAGES_ENV = "PNEUMOLAB_PANEL_MAX_PAGES"
 
+#: Seconds before a used pre-heated kernel is replaced (see :func:`voila_config`).
+REFILL_DELAY_S = 60
 #: Seconds Voila gets to shut its kernels down before they are stopped by pid.
 SHUTDOWN_GRACE_S = 20
 
@@ -136,7 +138,9 @@ def voila_config(settings: PanelSettings) -> dict:
             "multi_kernel_manager_class": f"{__name__}.PanelKernelManager",
             "show_tracebacks": False,
         },
-        "VoilaKernelManager": {"fill_delay": 0},
+        # A page that takes a pre-heated kernel starts its replacement only after this many seconds,
+        # so the replacements do not compete for the CPU with a class arriving all at once.
+        "VoilaKernelManager": {"fill_delay": REFILL_DELAY_S},
         "MappingKernelManager": {
             "cull_idle_timeout": settings.cull_idle_s,
             "cull_interval": settings.cull_interval_s,

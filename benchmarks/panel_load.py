@@ -1,0 +1,285 @@
+"""A class at once: N headless Chromium pages open the panel together, each uploads a full-size X-ray.
+
+    nice python benchmarks/panel_load.py [--pages 1 10 30] [--preheat N] [--runtime lite|keras] [--data DIR]
+
+For each N, ``pneumolab panel`` is started on loopback with N pre-heated kernels
+(what a teacher does before the class arrives: ``--preheat N``) and waits until
+they are ready; then N pages, each in its own browser context as N students'
+browsers would be, open the panel at the same moment and each uploads a 2000 x
+2000 JPEG made from a real test X-ray (made in a temporary folder, never kept).
+It reports pages answered, render time (page requested -> upload button shown),
+answer time (file chosen -> verdict shown), median and 95th percentile, and the
+memory of every panel kernel (RSS, and PSS: shared pages split between the
+processes that share them, so PSS sums to the real total) once all have answered.
+Every wait is bounded; the server and every kernel are stopped after each N.
+
+Targets (issue 16): 30 pages all answered, <= 250 MB per panel kernel, p95 upload -> answer <= 3 s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+from _report import report
+from PIL import Image
+
+from pneumolab import data
+
+#: Debian's Chromium (never a browser download); PNEUMOLAB_CHROMIUM names another.
+CHROMIUM = os.environ.get("PNEUMOLAB_CHROMIUM") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run", "--disable-sync",
+                  "--disable-renderer-backgrounding", "--disable-background-timer-throttling"]
+SIDE = 2000
+TARGETS = dict(pages_answered="all", kernel_mb=250, p95_answer_s=3.0)
+RENDER_TIMEOUT_S = 300
+ANSWER_TIMEOUT_S = 180
+START_TIMEOUT_S = 600
+
+
+@dataclass
+class PageResult:
+    """What one simulated student saw."""
+
+    render_s: float | None = None
+    answer_s: float | None = None
+    error: str = ""
+
+
+@dataclass
+class Memory:
+    """Memory of the server side once every page has answered, in MB."""
+
+    kernels: int = 0
+    kernel_rss_median: float = 0.0
+    kernel_rss_max: float = 0.0
+    kernel_pss_median: float = 0.0
+    total_pss: float = 0.0
+    per_process: list[dict] = field(default_factory=list)
+
+
+def big_xray(data_dir: str | None, folder: Path) -> Path:
+    """A real test X-ray blown up to 2000 x 2000 gray, saved as a scanner would (JPEG, quality 90)."""
+    manifest = data.build_manifest(data_dir, check=False)
+    first = manifest.loc[manifest["split"] == "test", "path"].iloc[0]
+    picture = Image.open(first).convert("L").resize((SIDE, SIDE), Image.Resampling.BICUBIC)
+    path = folder / "full-size-xray.jpeg"
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=90)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def kernels_of(wrapper: psutil.Process) -> list[psutil.Process]:
+    found = []
+    for process in wrapper.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if any("ipykernel" in part for part in process.cmdline()):
+                found.append(process)
+    return found
+
+
+def start_panel(pages: int, preheat: int, runtime: str, home: Path,
+                log: Path) -> tuple[subprocess.Popen, int]:
+    """``pneumolab panel`` on loopback with ``preheat`` kernels ready; returns once they are."""
+    port = free_port()
+    command = [sys.executable, "-m", "pneumolab.cli", "panel", "--no-browser", "--port", str(port),
+               "--runtime", runtime, "--preheat", str(preheat), "--max-pages", str(pages + preheat),
+               "--cull-after", "600"]
+    env = {k: v for k, v in os.environ.items() if k != "PNEUMOLAB_MODEL"} | {"HOME": str(home),
+                                                                           "MPLBACKEND": "Agg"}
+    with log.open("wb") as output:
+        server = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    wrapper = psutil.Process(server.pid)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline and server.poll() is None:
+        if _listening(port) and _kernels_ready(wrapper, preheat):
+            return server, port
+        time.sleep(0.5)
+    stop_panel(server, wrapper)
+    raise RuntimeError(f"the panel did not get {preheat} kernels ready in {START_TIMEOUT_S} s:\n"
+                       + log.read_text()[-2000:])
+
+
+def _kernels_ready(wrapper: psutil.Process, count: int, quiet_s: float = 3.0) -> bool:
+    """``count`` kernels exist and none used CPU for ``quiet_s``: all have run the notebook and wait."""
+    kernels = kernels_of(wrapper)
+    if len(kernels) < count:
+        return False
+    def cpu() -> float:
+        return sum(sum(k.cpu_times()[:2]) for k in kernels if k.is_running())
+    before = cpu()
+    time.sleep(quiet_s)
+    return cpu() - before < 0.05 * len(kernels)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def stop_panel(server: subprocess.Popen, wrapper: psutil.Process) -> None:
+    """SIGTERM to the wrapper (it stops Voila and every kernel); anything left is killed."""
+    with contextlib.suppress(psutil.Error):
+        started = wrapper.children(recursive=True)
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=90)
+    finally:
+        for process in started:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+
+
+async def one_student(browser, url: str, xray: Path, start: asyncio.Event) -> tuple[PageResult, object]:
+    result = PageResult()
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        await start.wait()
+        began = time.perf_counter()
+        await page.goto(url, timeout=RENDER_TIMEOUT_S * 1000)
+        await page.wait_for_selector("button.widget-upload", timeout=RENDER_TIMEOUT_S * 1000)
+        result.render_s = time.perf_counter() - began
+        async with page.expect_file_chooser() as chooser:
+            await page.click("button.widget-upload")
+        chosen = await chooser.value
+        began = time.perf_counter()
+        await chosen.set_files(str(xray))
+        await page.wait_for_selector(f".pl-verdict:has-text('{xray.name}')", timeout=ANSWER_TIMEOUT_S * 1000)
+        result.answer_s = time.perf_counter() - began
+    except Exception as error:  # a page that fails is counted, not fatal
+        result.error = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+    return result, context
+
+
+async def a_class(pages: int, url: str, xray: Path,
+                  wrapper: psutil.Process) -> tuple[list[PageResult], Memory]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        start = asyncio.Event()
+        tasks = [asyncio.create_task(one_student(browser, url, xray, start)) for _ in range(pages)]
+        await asyncio.sleep(1)
+        start.set()
+        done = await asyncio.gather(*tasks)
+        memory = measure(wrapper)  # with every page still open
+        for _, context in done:
+            await context.close()
+        await browser.close()
+    return [result for result, _ in done], memory
+
+
+def measure(wrapper: psutil.Process) -> Memory:
+    rows = []
+    for process in [wrapper, *wrapper.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            info = process.memory_full_info()
+            kind = "kernel" if any("ipykernel" in p for p in process.cmdline()) else (
+                "wrapper" if process.pid == wrapper.pid else "voila")
+            rows.append(dict(kind=kind, pid=process.pid, rss_mb=info.rss / 2**20, pss_mb=info.pss / 2**20))
+    kernels = [r for r in rows if r["kind"] == "kernel"]
+    return Memory(
+        kernels=len(kernels),
+        kernel_rss_median=statistics.median(r["rss_mb"] for r in kernels) if kernels else 0.0,
+        kernel_rss_max=max((r["rss_mb"] for r in kernels), default=0.0),
+        kernel_pss_median=statistics.median(r["pss_mb"] for r in kernels) if kernels else 0.0,
+        total_pss=sum(r["pss_mb"] for r in rows),
+        per_process=rows,
+    )
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def run(pages: int, preheat: int | None, runtime: str, xray: Path, workdir: Path) -> dict:
+    home = workdir / f"home-{pages}"
+    home.mkdir()
+    log = workdir / f"panel-{pages}.log"
+    ready = pages if preheat is None else preheat
+    began = time.perf_counter()
+    server, port = start_panel(pages, ready, runtime, home, log)
+    wrapper = psutil.Process(server.pid)
+    startup = time.perf_counter() - began
+    try:
+        results, memory = asyncio.run(a_class(pages, f"http://127.0.0.1:{port}/", xray, wrapper))
+    finally:
+        stop_panel(server, wrapper)
+    renders = [r.render_s for r in results if r.render_s is not None]
+    answers = [r.answer_s for r in results if r.answer_s is not None]
+    errors = sorted({r.error for r in results if r.error})
+    return dict(
+        pages=pages, runtime=runtime, preheated=ready, startup_s=startup, answered=len(answers),
+        render_median_s=statistics.median(renders) if renders else None,
+        render_p95_s=percentile(renders, 0.95),
+        answer_median_s=statistics.median(answers) if answers else None,
+        answer_p95_s=percentile(answers, 0.95),
+        kernels=memory.kernels, kernel_rss_mb=memory.kernel_rss_median,
+        kernel_rss_max_mb=memory.kernel_rss_max,
+        kernel_pss_mb=memory.kernel_pss_median, total_pss_mb=memory.total_pss,
+        errors="; ".join(errors)[:300], processes=memory.per_process,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, nargs="+", default=[1, 10, 30], help="class sizes to try")
+    parser.add_argument("--preheat", type=int, help="kernels made ready before the class (default: N)")
+    parser.add_argument("--runtime", choices=["lite", "keras"], default="lite")
+    parser.add_argument("--data", help="data folder (default: $PNEUMOLAB_DATA)")
+    args = parser.parse_args()
+    if not Path(CHROMIUM).exists():
+        sys.exit(f"{CHROMIUM} not found: apt-get install -y chromium (or set PNEUMOLAB_CHROMIUM)")
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="panel-load-") as scratch:
+        workdir = Path(scratch)
+        xray = big_xray(args.data, workdir)
+        for pages in args.pages:
+            row = run(pages, args.preheat, args.runtime, xray, workdir)
+            rows.append(row)
+            print(f"N={pages}: {row['answered']}/{pages} answered, render p95 {row['render_p95_s']}, "
+                  f"answer p95 {row['answer_p95_s']}, kernel RSS {row['kernel_rss_mb']:.0f} MB", flush=True)
+    table = [{k: v for k, v in row.items() if k not in ("processes", "errors")} for row in rows]
+    report("panel_load", table, targets=TARGETS, image=f"{SIDE}x{SIDE} gray JPEG, {xray.name}",
+           details=[dict(pages=r["pages"], errors=r["errors"], processes=r["processes"]) for r in rows])
+    for row in rows:
+        verdicts = [
+            f"answered {row['answered']}/{row['pages']}",
+            f"kernel RSS {row['kernel_rss_mb']:.0f} MB "
+            f"({'meets' if row['kernel_rss_mb'] <= 250 else 'misses'})",
+            f"p95 answer {row['answer_p95_s'] or float('nan'):.2f} s "
+            f"({'meets' if row['answer_p95_s'] is not None and row['answer_p95_s'] <= 3 else 'misses'})",
+        ]
+        problems = f"; errors: {row['errors']}" if row["errors"] else ""
+        print(f"N={row['pages']}: " + ", ".join(verdicts) + problems)
+
+
+if __name__ == "__main__":
+    main()
