@@ -31,6 +31,8 @@ from pneumolab.progress import in_notebook
 
 #: Resolution of the copy shown in a notebook (the saved file keeps its own ``dpi``).
 SHOWN_DPI = 90
+#: Smallest side, in pixels, of an image drawn in a figure that makes it a picture of films.
+FILM_PIXELS = 32
 #: JPEG quality of a displayed figure that shows films.
 JPEG_QUALITY = 80
 
@@ -62,8 +64,13 @@ def save_figure(figure: Figure, name: str, *, dpi: int = 120) -> Path:
 
 
 def rendered(figure: Figure, *, dpi: int = SHOWN_DPI) -> Image:
-    """The figure as an ``IPython.display.Image``: JPEG when it shows images (films), else PNG."""
-    photographic = any(ax.get_images() for ax in figure.axes)
+    """The figure as an ``IPython.display.Image``: JPEG when it shows films, else PNG.
+
+    A film is an image at least :data:`FILM_PIXELS` a side; a small image such
+    as a 3 x 3 confusion matrix drawn with ``imshow`` stays a sharp PNG.
+    """
+    photographic = any(min(image.get_array().shape[:2]) >= FILM_PIXELS
+                       for ax in figure.axes for image in ax.get_images())
     buffer = io.BytesIO()
     if photographic:
         figure.savefig(buffer, format="jpeg", dpi=dpi, bbox_inches="tight",

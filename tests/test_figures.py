@@ -28,8 +28,12 @@ def test_films_are_shown_as_jpeg_and_plots_as_png():
     films_axes.imshow(np.random.default_rng(0).random((32, 32)), cmap="gray")
     plot, plot_axes = plt.subplots()
     plot_axes.plot([0, 1], [1, 0])
-    shown = {name: figures.rendered(figure) for name, figure in (("films", films), ("plot", plot))}
+    matrix, matrix_axes = plt.subplots()
+    matrix_axes.imshow(np.eye(3), cmap="Blues")  # a confusion matrix drawn as an image
+    shown = {name: figures.rendered(figure)
+             for name, figure in (("films", films), ("plot", plot), ("matrix", matrix))}
     plt.close("all")
+    assert shown["matrix"].format == "png"
     assert shown["films"].format == "jpeg" and shown["films"].data[:3] == b"\xff\xd8\xff"
     assert shown["plot"].format == "png" and shown["plot"].data[:8] == b"\x89PNG\r\n\x1a\n"
 
