@@ -5,8 +5,9 @@
 - refuses a busy port with a clear message (Voila would silently move to another);
 - starts Voila with kernels pre-heated (a pool of kernels that have already run
   the panel notebook, so a page renders in seconds), idle kernels of closed
-  pages culled, and the websocket limit matched to the largest upload a page
-  accepts (the page itself refuses larger picks before sending them);
+  pages culled (Voila's kernel manager spares the pool's waiting kernels),
+  and the websocket limit matched to the largest upload a page accepts (the
+  page itself refuses larger picks before sending them);
 - lets at most ``max_pages`` pages hold a model at once: each panel kernel
   claims one of ``max_pages`` slot files (an OS lock, released when the kernel
   ends, however it ends); a page beyond the limit says the class is full and
@@ -31,8 +32,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
-
-from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 
 #: Largest single file a page accepts.
 MAX_FILE_BYTES = 20 * 2**20
@@ -86,27 +85,6 @@ class PortBusyError(OSError):
     """The port is taken (often by a panel still running); the message says what to do."""
 
 
-class PanelKernelManager(AsyncMappingKernelManager):
-    """Jupyter's kernel manager, except that pre-heated kernels waiting for a page are never culled.
-
-    Voila's pool kernels have no browser connected until a page takes them, so
-    plain culling would stop them after the idle timeout and empty the pool.
-    """
-
-    async def cull_kernel_if_idle(self, kernel_id: str) -> None:
-        if kernel_id in self._waiting_kernels():
-            return
-        await super().cull_kernel_if_idle(kernel_id)
-
-    def _waiting_kernels(self) -> set[str]:
-        waiting = set()
-        for pool in getattr(self, "_pools", {}).values():  # Voila's pre-heated pools, by notebook
-            for task in pool:
-                if task.done() and not task.cancelled() and task.exception() is None:
-                    waiting.add(task.result()["kernel_id"])
-        return waiting
-
-
 def check_port(host: str, port: int) -> None:
     """Raise :class:`PortBusyError` unless ``host:port`` is free to listen on."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
@@ -135,7 +113,6 @@ def voila_config(settings: PanelSettings) -> dict:
         "VoilaConfiguration": {
             "preheat_kernel": settings.preheat > 0,
             "default_pool_size": settings.preheat,
-            "multi_kernel_manager_class": f"{__name__}.PanelKernelManager",
             "show_tracebacks": False,
         },
         # A page that takes a pre-heated kernel starts its replacement only after this many seconds,
