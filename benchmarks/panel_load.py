@@ -49,6 +49,8 @@ TARGETS = dict(pages_answered="all", kernel_mb=250, p95_answer_s=3.0)
 RENDER_TIMEOUT_S = 300
 ANSWER_TIMEOUT_S = 180
 START_TIMEOUT_S = 900
+#: Seconds without a new kernel after which the pool counts as complete (one may fail to start).
+SETTLE_S = 60
 #: CPU seconds a kernel needs to start, run the panel notebook and load the model (measured: 3-4 s).
 MIN_KERNEL_CPU_S = 2.0
 
@@ -115,8 +117,13 @@ def start_panel(pages: int, preheat: int, runtime: str, home: Path,
                                   start_new_session=True)
     wrapper = psutil.Process(server.pid)
     deadline = time.monotonic() + START_TIMEOUT_S
+    seen, since = -1, time.monotonic()
     while time.monotonic() < deadline and server.poll() is None:
-        if _listening(port) and _kernels_ready(wrapper, preheat):
+        count = len(kernels_of(wrapper))
+        if count != seen:
+            seen, since = count, time.monotonic()
+        settled = count >= preheat or time.monotonic() - since > SETTLE_S  # a kernel that never came
+        if _listening(port) and (preheat == 0 or settled and _kernels_ready(wrapper, min(count, preheat))):
             return server, port
         time.sleep(0.5)
     stop_panel(server, wrapper)
@@ -127,7 +134,7 @@ def start_panel(pages: int, preheat: int, runtime: str, home: Path,
 def _kernels_ready(wrapper: psutil.Process, count: int, quiet_s: float = 3.0) -> bool:
     """``count`` kernels exist and none used CPU for ``quiet_s``: all have run the notebook and wait."""
     kernels = kernels_of(wrapper)
-    if len(kernels) < count or any(sum(k.cpu_times()[:2]) < MIN_KERNEL_CPU_S for k in kernels):
+    if len(kernels) < max(count, 1) or any(sum(k.cpu_times()[:2]) < MIN_KERNEL_CPU_S for k in kernels):
         return False  # not all started, or some have not yet imported the panel and loaded the model
     def cpu() -> float:
         return sum(sum(k.cpu_times()[:2]) for k in kernels if k.is_running())
@@ -228,6 +235,7 @@ def run(pages: int, preheat: int | None, runtime: str, xray: Path, workdir: Path
     began = time.perf_counter()
     server, port = start_panel(pages, ready, runtime, home, log)
     wrapper = psutil.Process(server.pid)
+    ready = len(kernels_of(wrapper))  # as many as actually came up
     startup = time.perf_counter() - began
     try:
         results, memory = asyncio.run(a_class(pages, f"http://127.0.0.1:{port}/", xray, wrapper))
