@@ -291,8 +291,8 @@ def test_confidence_words_measure_the_distance_from_the_threshold(probability, t
 # ----------------------------------------------------------------------------- pneumolab predict
 
 
-def test_cli_predicts_good_files_and_reports_bad_ones(model_folder, real_data, tmp_path, capsys):
-    xray = next((real_data / "test" / "PNEUMONIA").glob("*.jpeg"))
+def test_cli_predicts_good_files_and_reports_bad_ones(model_folder, films, tmp_path, capsys):
+    xray = next((films / "test" / "PNEUMONIA").glob("*.jpeg"))
     broken = tmp_path / "broken.jpeg"
     broken.write_bytes(b"not an x-ray")
     code = cli.main(["predict", str(xray), str(broken), "--model", str(model_folder), "--json"])
