@@ -37,7 +37,7 @@ import psutil
 from _report import report
 from PIL import Image
 
-from pneumolab import data
+from pneumolab import data, panel_server
 
 #: Debian's Chromium (never a browser download); PNEUMOLAB_CHROMIUM names another.
 CHROMIUM = os.environ.get("PNEUMOLAB_CHROMIUM") or "/usr/bin/chromium"
@@ -94,15 +94,6 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def kernels_of(wrapper: psutil.Process) -> list[psutil.Process]:
-    found = []
-    for process in wrapper.children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            if any("ipykernel" in part for part in process.cmdline()):
-                found.append(process)
-    return found
-
-
 def start_panel(pages: int, preheat: int, runtime: str, home: Path,
                 log: Path) -> tuple[subprocess.Popen, int]:
     """``pneumolab panel`` on loopback with ``preheat`` kernels ready; returns once they are."""
@@ -119,7 +110,7 @@ def start_panel(pages: int, preheat: int, runtime: str, home: Path,
     deadline = time.monotonic() + START_TIMEOUT_S
     seen, since = -1, time.monotonic()
     while time.monotonic() < deadline and server.poll() is None:
-        count = len(kernels_of(wrapper))
+        count = len(panel_server.kernels(wrapper.pid))
         if count != seen:
             seen, since = count, time.monotonic()
         settled = count >= preheat or time.monotonic() - since > SETTLE_S  # a kernel that never came
@@ -133,7 +124,7 @@ def start_panel(pages: int, preheat: int, runtime: str, home: Path,
 
 def _kernels_ready(wrapper: psutil.Process, count: int, quiet_s: float = 3.0) -> bool:
     """``count`` kernels exist and none used CPU for ``quiet_s``: all have run the notebook and wait."""
-    kernels = kernels_of(wrapper)
+    kernels = panel_server.kernels(wrapper.pid)
     if len(kernels) < max(count, 1) or any(sum(k.cpu_times()[:2]) < MIN_KERNEL_CPU_S for k in kernels):
         return False  # not all started, or some have not yet imported the panel and loaded the model
     def cpu() -> float:
@@ -235,7 +226,7 @@ def run(pages: int, preheat: int | None, runtime: str, xray: Path, workdir: Path
     began = time.perf_counter()
     server, port = start_panel(pages, ready, runtime, home, log)
     wrapper = psutil.Process(server.pid)
-    ready = len(kernels_of(wrapper))  # as many as actually came up
+    ready = len(panel_server.kernels(wrapper.pid))  # as many as actually came up
     startup = time.perf_counter() - began
     try:
         results, memory = asyncio.run(a_class(pages, f"http://127.0.0.1:{port}/", xray, wrapper))

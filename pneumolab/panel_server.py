@@ -183,6 +183,19 @@ def _children(pid: int) -> list:
     return []
 
 
+def kernels(pid: int) -> list:
+    """The panel's kernels: ``ipykernel`` processes among the descendants of process ``pid``
+    (the wrapper or Voila); for benchmarks and tests that measure or wait for them."""
+    import psutil
+
+    found = []
+    for process in _children(pid):
+        with contextlib.suppress(psutil.Error):
+            if any("ipykernel" in part for part in process.cmdline()):
+                found.append(process)
+    return found
+
+
 def _stop_all(processes: list, grace_s: float = 5) -> None:
     """SIGTERM, then SIGKILL after ``grace_s``, for every process still alive."""
     import psutil

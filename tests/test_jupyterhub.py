@@ -35,7 +35,7 @@ def proxy_command() -> str | None:
 
 
 @pytest.fixture
-def hub(tmp_path, real_data):
+def hub(tmp_path, films):
     proxy = proxy_command()
     if proxy is None:
         message = "configurable-http-proxy not found (npm install -g configurable-http-proxy)"
@@ -47,7 +47,7 @@ def hub(tmp_path, real_data):
         "HOME": str(tmp_path), "PNEUMOLAB_HUB_URL": f"http://127.0.0.1:{port}",
         "PNEUMOLAB_HUB_PASSWORD": PASSWORD, "PNEUMOLAB_HUB_SPAWNER": "simple",
         "PNEUMOLAB_HUB_HOMES": str(tmp_path / "homes"), "PNEUMOLAB_QUICK": "1",
-        "PNEUMOLAB_DATA": str(real_data),
+        "PNEUMOLAB_DATA": str(films),
     }
     command = [str(Path(sys.executable).with_name("jupyterhub")), "-f", str(CONFIG),
                f"--JupyterHub.hub_port={hub_port}", f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{api_port}",
@@ -153,7 +153,7 @@ def run_in_kernel(url: str, name: str, token: str, code: str) -> str:
         requests.delete(f"{url}/user/{name}/api/kernels/{kernel_id}", headers=headers, timeout=60)
 
 
-def test_two_students_use_the_course_and_the_panel_through_the_hub(hub, real_data):
+def test_two_students_use_the_course_and_the_panel_through_the_hub(hub, films):
     url, process, log = hub
     for name in ("ada", "grace"):
         _, token = log_in(url, name)

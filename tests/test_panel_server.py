@@ -29,16 +29,6 @@ from tests.test_panel_e2e import CHROMIUM, CHROMIUM_FLAGS, free_port, upload, ve
 RENDER_TIMEOUT_MS = 120_000
 
 
-def kernels_of(wrapper: psutil.Process) -> list[psutil.Process]:
-    """The panel's kernels: ipykernel processes among the wrapper's descendants."""
-    found = []
-    for process in wrapper.children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            if any("ipykernel" in part for part in process.cmdline()):
-                found.append(process)
-    return found
-
-
 def wait_until(condition, seconds: float, what: str):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -151,12 +141,12 @@ def test_page_slots_are_limited_and_freed_when_a_kernel_ends(tmp_path, monkeypat
     mine.close()
 
 
-def test_an_upload_leaves_no_decoded_images_behind(real_data):
+def test_an_upload_leaves_no_decoded_images_behind(films):
     """Ten 2000 px films (16 MB of pixels each as float) answered: the page keeps scores and pictures only."""
     folder = models.resolve("reference")
     lite = serving.load(folder)
     page = Panel(lite, lite.card, folder, widgets.HTML())
-    film = Image.open(sorted((real_data / "test" / "NORMAL").glob("*.jpeg"))[0]).convert("L")
+    film = Image.open(sorted((films / "test" / "NORMAL").glob("*.jpeg"))[0]).convert("L")
     import io
 
     buffer = io.BytesIO()
@@ -177,8 +167,11 @@ def test_stopping_the_wrapper_stops_voila_and_every_kernel(tmp_path, signum):
     """Pre-heated kernels start with no page open; one signal to the wrapper ends them all."""
     panel = PanelProcess(tmp_path, "--preheat", "2")
     try:
-        kernels = wait_until(lambda: len(kernels_of(panel.wrapper)) == 2 and kernels_of(panel.wrapper),
-                             90, "two pre-heated kernels")
+        def two_kernels():
+            found = panel_server.kernels(panel.wrapper.pid)
+            return len(found) == 2 and found
+
+        kernels = wait_until(two_kernels, 90, "two pre-heated kernels")
         assert not loads_tensorflow(panel.wrapper)
         assert all(kernel.pid != panel.wrapper.pid for kernel in kernels)
     finally:
@@ -190,11 +183,11 @@ def test_stopping_the_wrapper_stops_voila_and_every_kernel(tmp_path, signum):
         assert probe.connect_ex(("127.0.0.1", panel.port)) != 0  # nobody serves the port any more
 
 
-def test_closed_pages_are_culled_full_class_waits_oversized_picks_refused(tmp_path, chromium, real_data):
+def test_closed_pages_are_culled_full_class_waits_oversized_picks_refused(tmp_path, chromium, films):
     """One server, one page slot, a 10 s cull: the whole life of a class's pages."""
     panel = PanelProcess(tmp_path, "--max-pages", "1", "--preheat", "1", "--cull-after", "10")
     try:
-        (kernel,) = wait_until(lambda: kernels_of(panel.wrapper), 60, "the pre-heated kernel")
+        (kernel,) = wait_until(lambda: panel_server.kernels(panel.wrapper.pid), 60, "the pre-heated kernel")
         first = chromium.new_context().new_page()  # each student has a browser of their own
         first.goto(panel.url)  # takes the pre-heated kernel
         first.wait_for_selector("button.widget-upload", timeout=RENDER_TIMEOUT_MS)
@@ -206,7 +199,7 @@ def test_closed_pages_are_culled_full_class_waits_oversized_picks_refused(tmp_pa
             path.write_bytes(os.urandom(18 * 2**20))
         upload(first, *big)
         assert "Not sent" in first.locator("#pl-upload-refused").inner_text(timeout=5_000)
-        film = sorted((real_data / "test" / "PNEUMONIA").glob("*.jpeg"))[0]
+        film = sorted((films / "test" / "PNEUMONIA").glob("*.jpeg"))[0]
         upload(first, film)
         assert 0 <= verdict_of(first, film.name)["probability"] <= 1
 
@@ -216,9 +209,9 @@ def test_closed_pages_are_culled_full_class_waits_oversized_picks_refused(tmp_pa
         second.wait_for_selector("text=The class is full", timeout=RENDER_TIMEOUT_MS)
 
         # The first page closes; its kernel is culled; the waiting page gets the slot on "Try again".
-        pages_kernels = {k.pid for k in kernels_of(panel.wrapper)}
+        pages_kernels = {k.pid for k in panel_server.kernels(panel.wrapper.pid)}
         first.close()
-        wait_until(lambda: kernel.pid not in {k.pid for k in kernels_of(panel.wrapper)}, 60,
+        wait_until(lambda: kernel.pid not in {k.pid for k in panel_server.kernels(panel.wrapper.pid)}, 60,
                    "the closed page's kernel to be culled")
         second.click("button:has-text('Try again')")
         second.wait_for_selector("button.widget-upload", timeout=RENDER_TIMEOUT_MS)

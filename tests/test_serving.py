@@ -20,18 +20,18 @@ def reference():
     return folder, model, card, serving.load(folder)
 
 
-def real_films(real_data, count: int = 4) -> list[np.ndarray]:
+def real_films(films, count: int = 4) -> list[np.ndarray]:
     files = [path for label in ("NORMAL", "PNEUMONIA")
-             for path in sorted((real_data / "test" / label).glob("*.jpeg"))[:count]]
+             for path in sorted((films / "test" / label).glob("*.jpeg"))[:count]]
     return [load_image(path.read_bytes(), path.name, 1).pixels for path in files]
 
 
-def test_shipped_export_matches_keras_on_real_images(reference, real_data):
+def test_shipped_export_matches_keras_on_real_images(reference, films):
     """Same input tensor: probabilities within 1e-4 and Grad-CAM maps correlated above 0.99."""
     folder, model, card, lite = reference
-    assert serving.find_export(folder) == folder / serving.LITE_FILE  # shipped, and made from this model.keras
+    assert serving.find_export(folder) == folder / serving.LITE_FILE  # shipped, made from this model.keras
     size = card["input"]["image_size"]
-    batch = np.stack([preprocess.to_model_input(image, size, 1).numpy() for image in real_films(real_data)])
+    batch = np.stack([preprocess.to_model_input(image, size, 1).numpy() for image in real_films(films)])
     outputs, cams = lite.run(batch)
     expected = model(batch, training=False).numpy()
     assert np.abs(outputs - expected).max() <= 1e-4
@@ -44,12 +44,12 @@ def test_shipped_export_matches_keras_on_real_images(reference, real_data):
         assert ours.max() == pytest.approx(1.0)
 
 
-def test_whole_light_path_matches_keras_path(reference, real_data):
+def test_whole_light_path_matches_keras_path(reference, films):
     """From decoded films to answers: NumPy resize + LiteRT against TensorFlow resize + Keras."""
     _, model, card, lite = reference
-    films = real_films(real_data)
-    ours = lite.predict_images(films, explain=True)
-    theirs = predict_images(model, card, films, explain=True)
+    images = real_films(films)
+    ours = lite.predict_images(images, explain=True)
+    theirs = predict_images(model, card, images, explain=True)
     for a, b in zip(ours, theirs, strict=True):
         assert abs(a.probability - b.probability) <= 1e-3
         assert a.label == b.label or abs(b.probability - b.threshold) < 1e-3
