@@ -98,7 +98,7 @@ def make_dataset(
             return np.zeros((1, 1, channels), np.uint8), False
 
     def load(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        image, ok = tf.numpy_function(read, [path], (tf.uint8, tf.bool), stateful=False)
+        image, ok = tf.numpy_function(read, [path], (tf.uint8, tf.bool), stateful=True)  # records skips
         image.set_shape((None, None, channels))
         return to_model_input(image, image_size, channels, fit), label, ok
 

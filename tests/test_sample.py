@@ -1,7 +1,9 @@
 """The embedded sample and the data lookup order: the kit runs on a fresh machine with no data set."""
 
+import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -42,11 +44,16 @@ def test_the_sample_keeps_what_the_lessons_teach_with(sample):
     assert set(sample["split"]) == {"train", "test"}
 
 
-def test_the_sample_is_chosen_by_the_committed_script():
-    script = Path(__file__).resolve().parents[1] / "tools" / "make_sample.py"
-    assert "SEED" in script.read_text()
-    from_script = {p.name for p in config.SAMPLE_DIR.rglob("*.jpeg")}
-    assert {"person1159_virus_1944.jpeg", "person1159_virus_1945.jpeg"} <= from_script
+def test_the_sample_is_the_committed_scripts_seeded_choice(real_data):
+    spec = importlib.util.spec_from_file_location(
+        "make_sample", Path(__file__).resolve().parents[1] / "tools" / "make_sample.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+
+    chosen = script.choose(real_data, np.random.default_rng(script.SEED))
+
+    for split, paths in chosen.items():
+        assert {p.name for p in paths} == {p.name for p in (config.SAMPLE_DIR / split).glob("*/*.jpeg")}
 
 
 def test_without_data_the_kit_uses_the_sample_and_says_so(no_data):
