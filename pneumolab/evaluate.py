@@ -37,6 +37,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import expit
 
 from pneumolab import config
+from pneumolab.limits import check_threshold
 
 #: The metrics that get a bootstrap confidence interval, in report order.
 CI_METRICS = ("accuracy", "recall", "precision", "specificity", "f1", "roc_auc", "pr_auc", "brier")
@@ -124,14 +125,6 @@ def _check(y_true: ArrayLike, y_prob: ArrayLike) -> tuple[np.ndarray, np.ndarray
     if not (np.isfinite(p).all() and p.min() >= 0 and p.max() <= 1):
         raise ValueError("y_prob must hold probabilities between 0 and 1.")
     return y.astype(np.int64), p
-
-
-def check_threshold(threshold: float) -> float:
-    """``threshold`` as a float in [0, 1] (both ends can be chosen on validation), or a ``ValueError``."""
-    threshold = float(threshold)
-    if not 0 <= threshold <= 1:
-        raise ValueError(f"A threshold must lie between 0 and 1, got {threshold}.")
-    return threshold
 
 
 # The computing core. Images are pooled by distinct probability (ascending), and

@@ -56,3 +56,11 @@ def probability(text: str) -> float:
     if not (math.isfinite(value) and 0.0 <= value <= 1.0):
         raise argparse.ArgumentTypeError(f"{text} is out of range (allowed: 0 to 1)")
     return value
+
+
+def check_threshold(threshold: float) -> float:
+    """``threshold`` as a float in [0, 1] (both ends can be chosen on validation), or a ``ValueError``."""
+    threshold = float(threshold)
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"A threshold must lie between 0 and 1, got {threshold}.")
+    return threshold

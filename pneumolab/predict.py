@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pneumolab.evaluate import check_threshold
+from pneumolab.limits import check_threshold
 from pneumolab.reader import ImageError, LoadedImage, load_image, read_image
 
 if TYPE_CHECKING:  # TensorFlow is imported by predict_images only: the panel's LiteRT path never needs it

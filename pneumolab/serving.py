@@ -223,7 +223,7 @@ class LiteModel:
     def predict_images(self, images: Sequence[np.ndarray], threshold: float | None = None,
                        explain: bool = False) -> list[Prediction]:
         """Like :func:`pneumolab.predict.predict_images`, without TensorFlow."""
-        from pneumolab.evaluate import check_threshold
+        from pneumolab.limits import check_threshold
         from pneumolab.predict import Prediction, card_threshold, pneumonia_scores
 
         card, spec = self.card, self.card["input"]
