@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import json
 import os
 import signal
@@ -155,10 +156,15 @@ def _supervise(voila: subprocess.Popen) -> int:
         stopping = True
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    kernels: list = []
     try:
-        while voila.poll() is None and not stopping:
-            time.sleep(0.2)
-        kernels = _children(voila.pid)
+        for tick in itertools.count():
+            if voila.poll() is not None or stopping:
+                break
+            if tick % 10 == 0:  # every 2 s: if Voila dies on its own, its kernels (in sessions of their
+                kernels = _children(voila.pid) or kernels  # own) are no longer its children; this list is
+            time.sleep(0.2)  # then the only way left to stop them
+        kernels = _children(voila.pid) or kernels
         if voila.poll() is None:
             print("Stopping the panel and its kernels...", file=sys.stderr, flush=True)
             voila.send_signal(signal.SIGTERM)  # Voila stops its loop and shuts every kernel down
