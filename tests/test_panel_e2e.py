@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -58,25 +56,13 @@ def server(tmp_path_factory, films):
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the browser test: {missing}")
         pytest.skip(missing)
-    root = tmp_path_factory.mktemp("panel")
-    home, log = root / "home", root / "voila.log"
-    home.mkdir()
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != models.MODEL_ENV}  # the page's default model
-    env |= {"HOME": str(home), "MPLBACKEND": "Agg"}
-    command = [sys.executable, "-m", "pneumolab.cli", "panel", "--no-browser", "--port", str(port)]
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+    from tests.test_panel_server import PanelProcess  # here: that module imports this one's helpers
+
+    panel = PanelProcess(tmp_path_factory.mktemp("panel"))
     try:
-        wait_for_port(port, process, log)
-        yield f"http://127.0.0.1:{port}/"
+        yield panel.url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)  # the CLI and Voila; Voila shuts its kernels down
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        panel.stop()  # the wrapper stops Voila and every kernel; leftovers are killed
 
 
 @pytest.fixture(scope="module")
