@@ -108,7 +108,7 @@ def test_upload_predict_and_survive_bad_files(server, browser, films, tmp_path):
     assert big.stat().st_size > 11 * 2**20
 
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    page.goto(server)
+    page.goto(server, timeout=RENDER_TIMEOUT_MS)
     page.wait_for_selector("button.widget-upload", timeout=RENDER_TIMEOUT_MS)
     assert "A teaching tool, not a diagnosis." in page.inner_text("body")
 

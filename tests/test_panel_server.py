@@ -189,7 +189,7 @@ def test_closed_pages_are_culled_full_class_waits_oversized_picks_refused(tmp_pa
     try:
         (kernel,) = wait_until(lambda: panel_server.kernels(panel.wrapper.pid), 60, "the pre-heated kernel")
         first = chromium.new_context().new_page()  # each student has a browser of their own
-        first.goto(panel.url)  # takes the pre-heated kernel
+        first.goto(panel.url, timeout=RENDER_TIMEOUT_MS)  # takes the pre-heated kernel
         first.wait_for_selector("button.widget-upload", timeout=RENDER_TIMEOUT_MS)
         assert not loads_tensorflow(kernel)  # the LiteRT path
 
@@ -205,7 +205,7 @@ def test_closed_pages_are_culled_full_class_waits_oversized_picks_refused(tmp_pa
 
         # The only slot is taken: the next page says so instead of hanging.
         second = chromium.new_context().new_page()
-        second.goto(panel.url)
+        second.goto(panel.url, timeout=RENDER_TIMEOUT_MS)
         second.wait_for_selector("text=The class is full", timeout=RENDER_TIMEOUT_MS)
 
         # The first page closes; its kernel is culled; the waiting page gets the slot on "Try again".
