@@ -16,18 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from pneumolab._quiet import STARTUP_LINE  # the lines the import hook hides
+
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 LESSONS = sorted(NOTEBOOKS.glob("0[1-9]_*.ipynb"))
 
 #: Largest stored lesson notebook, in bytes.
 SIZE_BUDGET = 1_500_000
 
-#: Lines TensorFlow's C++ core writes to stderr when it starts (absl, oneDNN, CPU features).
-TF_STARTUP = re.compile(
-    r"absl::InitializeLog|oneDNN custom operations|cpu_feature_guard|This TensorFlow binary is optimized"
-    r"|^[IWE]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \w+\.cc:\d+\]",
-    re.MULTILINE,
-)
 #: A tqdm bar with a total (``desc:  40%|####      | 2/5 [...]``)
 #: or without one (``desc: 0batch [00:00, ?batch/s]``).
 TQDM_PERCENT = re.compile(r"(\d+)%\|[^|]*\|\s*([\d.]+[kMG]?)/([\d.]+[kMG]?)")
@@ -87,7 +83,7 @@ def problems(path: Path) -> list[str]:
         for output in outputs:
             if output["output_type"] == "stream":
                 text = _text(output["text"])
-                if output["name"] == "stderr" and TF_STARTUP.search(text):
+                if output["name"] == "stderr" and any(map(STARTUP_LINE.fullmatch, text.splitlines())):
                     found.append(f"{where}: TensorFlow start-up lines on stderr")
                 texts = [text]
             else:
