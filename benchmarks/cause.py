@@ -17,9 +17,11 @@ from pathlib import Path
 
 from _report import report
 
-from pneumolab import data, evaluate, models, multiclass
-from pneumolab.scoring import predict_split
-from pneumolab.train import TrainConfig, train
+from pneumolab.data import manifest as data
+from pneumolab.inference.scoring import predict_split
+from pneumolab.metrics import evaluate, multiclass
+from pneumolab.models import cnn as models
+from pneumolab.training.train import TrainConfig, train
 
 #: Kermany et al. (2018), their binary bacterial-vs-viral model on pneumonia images.
 KERMANY_2018 = dict(accuracy=0.907, sensitivity=0.886, specificity=0.909, roc_auc=0.940)

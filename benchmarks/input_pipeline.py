@@ -10,8 +10,8 @@ import time
 
 from _report import report
 
-from pneumolab import data
-from pneumolab.pipeline import make_dataset
+from pneumolab.data import manifest as data
+from pneumolab.preprocess.pipeline import make_dataset
 
 
 def images_per_second(dataset) -> tuple[float, int]:

@@ -26,9 +26,10 @@ import ipywidgets as widgets
 from _report import report
 from PIL import Image
 
-from pneumolab import data, models
-from pneumolab.panel import Panel
-from pneumolab.predict import predict_images, read_image
+from pneumolab.data import manifest as data
+from pneumolab.inference.predict import predict_images, read_image
+from pneumolab.models import cnn as models
+from pneumolab.widgets.panel import Panel
 
 #: Debian's Chromium (never a browser download); PNEUMOLAB_CHROMIUM names another.
 CHROMIUM = Path(os.environ.get("PNEUMOLAB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium")

@@ -37,7 +37,8 @@ import psutil
 from _report import report
 from PIL import Image
 
-from pneumolab import data, panel_server
+from pneumolab.data import manifest as data
+from pneumolab.widgets import panel_server
 
 #: Debian's Chromium (never a browser download); PNEUMOLAB_CHROMIUM names another.
 CHROMIUM = os.environ.get("PNEUMOLAB_CHROMIUM") or "/usr/bin/chromium"

@@ -17,9 +17,9 @@ from pathlib import Path
 import pandas as pd
 from _report import report
 
-from pneumolab import models
-from pneumolab.scoring import score_model
-from pneumolab.train import TrainConfig, seconds_per_epoch, train
+from pneumolab.inference.scoring import score_model
+from pneumolab.models import cnn as models
+from pneumolab.training.train import TrainConfig, seconds_per_epoch, train
 
 
 def main() -> None:

@@ -33,7 +33,8 @@ def command(name: str) -> Callable[[Command], Command]:
 
 @command("info")
 def _info(args: argparse.Namespace) -> int:
-    from pneumolab import config, data
+    from pneumolab import config
+    from pneumolab.data import manifest as data
 
     manifest = data.build_manifest(args.data, check=not args.fast)
     root = data.find_data_dir(args.data)
@@ -60,7 +61,7 @@ def _info(args: argparse.Namespace) -> int:
 
 @command("download")
 def _download(args: argparse.Namespace) -> int:
-    from pneumolab import download
+    from pneumolab.data import download
 
     target = Path(args.out) if args.out else None
     if args.source == "kaggle":
@@ -78,8 +79,8 @@ def _download(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     if args.image_size is not None:  # needs --model too, so argparse alone cannot check it
         limits.check_image_size(args.model, args.image_size)
-    from pneumolab import models
-    from pneumolab.train import TrainConfig, train
+    from pneumolab.models import cnn as models
+    from pneumolab.training.train import TrainConfig, train
 
     cfg = TrainConfig.for_model(args.model, task=args.task, epochs=args.epochs, image_size=args.image_size,
                                 seed=args.seed)
@@ -97,12 +98,12 @@ def _train(args: argparse.Namespace) -> int:
 
 @command("evaluate")
 def _evaluate(args: argparse.Namespace) -> int:
-    from pneumolab.scoring import score_model
+    from pneumolab.inference.scoring import score_model
 
     result = score_model(args.model, args.split, args.data, args.threshold, ci=not args.no_ci,
                          skip_bad=args.skip_bad)
     if args.update_card:
-        from pneumolab import models
+        from pneumolab.models import cnn as models
 
         models.update_card(models.resolve(args.model), **{args.split: result})
     if args.json:
@@ -131,9 +132,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 @command("predict")
 def _predict(args: argparse.Namespace) -> int:
-    from pneumolab import models
-    from pneumolab.predict import BATCH_SIZE, ImageError, load_image, predict_images
-    from pneumolab.reader import NOT_A_FILM
+    from pneumolab.data.reader import NOT_A_FILM
+    from pneumolab.inference.predict import BATCH_SIZE, ImageError, load_image, predict_images
+    from pneumolab.models import cnn as models
 
     model, card = models.load(models.resolve(args.model))
     channels = card["input"]["channels"]
@@ -166,7 +167,10 @@ def _predict(args: argparse.Namespace) -> int:
 
 @command("panel")
 def _panel(args: argparse.Namespace) -> int:
-    from pneumolab import config, model_files, panel_server, serving
+    from pneumolab import config
+    from pneumolab.inference import serving
+    from pneumolab.models import files as model_files
+    from pneumolab.widgets import panel_server
 
     notebook = config.repository_root() / "notebooks" / "panel.ipynb"
     if not notebook.is_file():
@@ -187,7 +191,7 @@ def _panel(args: argparse.Namespace) -> int:
 
 def _kit_lines(command: str, show: Callable) -> Callable:
     """A ``warnings.showwarning`` that prints the kit's data warnings as its own lines, others as before."""
-    from pneumolab.data import DataWarning
+    from pneumolab.data.manifest import DataWarning
 
     def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
         if issubclass(category, DataWarning):
@@ -200,7 +204,7 @@ def _kit_lines(command: str, show: Callable) -> Callable:
 
 def _with_interval(value: float | None, bounds: list | None) -> str:
     """``0.954 [0.935, 0.971]``; the value alone when the report has no interval."""
-    from pneumolab.evaluate import interval_text
+    from pneumolab.metrics.evaluate import interval_text
 
     shown = "undefined" if value is None else f"{value:.3f}"
     return f"{shown} {interval_text(bounds)}" if bounds else shown
@@ -291,8 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
-    from pneumolab.data import DataNotFoundError
-    from pneumolab.download import ChecksumError, DownloadRefused
+    from pneumolab.data.download import ChecksumError, DownloadRefused
+    from pneumolab.data.manifest import DataNotFoundError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)  # every argument checked here, before TensorFlow loads

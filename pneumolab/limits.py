@@ -2,7 +2,7 @@
 
 TensorFlow-free: ``pneumolab`` checks its arguments with these (as argparse
 types) in a fraction of a second, before TensorFlow loads, and
-:class:`pneumolab.train.TrainConfig` refuses the same values in the same words.
+:class:`pneumolab.training.train.TrainConfig` refuses the same values in the same words.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 #: Smallest square input each model can be built at. The scratch CNN halves the image in its stem
 #: (rounding up) and then three times in its pools (rounding down): 15 px leave 1 x 1 for the last block.
-#: EfficientNet-Lite0 needs 32 px (pneumolab.backbones.MIN_SIZE).
+#: EfficientNet-Lite0 needs 32 px (pneumolab.models.backbones.MIN_SIZE).
 MIN_IMAGE_SIZE = {"scratch": 15, "transfer": 32}
 
 

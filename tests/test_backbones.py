@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 import skimage.data
 
-from pneumolab import backbones, config, preprocess
-from pneumolab.torch_pickle import UnsafePickleError, read_legacy_state_dict
+from pneumolab import config
+from pneumolab.models import backbones
+from pneumolab.models.torch_pickle import UnsafePickleError, read_legacy_state_dict
+from pneumolab.preprocess import transforms as preprocess
 
 CATS = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 ESPRESSO_OR_CUP = {967, 968}

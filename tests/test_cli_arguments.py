@@ -12,7 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pneumolab import _quiet, backbones, cli, limits, models, train
+from pneumolab import _quiet, cli, limits
+from pneumolab.models import backbones
+from pneumolab.models import cnn as models
+from pneumolab.training import train
 from tests.conftest import png_bytes
 from tests.test_predict import png_header, save_test_model
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pneumolab import data
+from pneumolab.data import manifest as data
 
 BROKEN = {".DS_Store", "IM-0004-0001.jpeg", "person3_bacteria_4.jpeg",
           "person4_virus_5.jpeg", "notes.txt"}

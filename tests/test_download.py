@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pneumolab import cli, data, download
+from pneumolab import cli
+from pneumolab.data import download
+from pneumolab.data import manifest as data
 
 
 @pytest.fixture

@@ -1,11 +1,14 @@
-"""Lesson helpers: data tables and figures (pneumolab.eda) and the preprocessing explorer."""
+"""Lesson helpers: data tables and figures (pneumolab.data.eda) and the preprocessing explorer."""
 
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from pneumolab import data, eda, explorer, preprocess
+from pneumolab.data import eda
+from pneumolab.data import manifest as data
+from pneumolab.preprocess import transforms as preprocess
+from pneumolab.widgets import explorer
 from tests.conftest import noise
 
 

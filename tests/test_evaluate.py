@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from pneumolab import evaluate
+from pneumolab.metrics import evaluate
 
 # The hand-checked example: candidates 0, .1, .35, .4, .8, 1.
 Y = [0, 0, 1, 1]

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pneumolab import evaluation_plots as plots
+from pneumolab.viz import evaluation as plots
 
 Y = [0, 0, 1, 1]
 P = [0.1, 0.4, 0.35, 0.8]

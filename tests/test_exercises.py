@@ -9,9 +9,14 @@ import pandas as pd
 import pytest
 from keras import initializers, layers
 
-from pneumolab import data, evaluate, explain, models, multiclass, preprocess, train
 from pneumolab import exercises as check
+from pneumolab.data import manifest as data
 from pneumolab.exercises import _core
+from pneumolab.explain import gradcam as explain
+from pneumolab.metrics import evaluate, multiclass
+from pneumolab.models import cnn as models
+from pneumolab.preprocess import transforms as preprocess
+from pneumolab.training import train
 
 
 def assert_hint(feedback: check.Feedback, *words: str) -> None:

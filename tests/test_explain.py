@@ -4,8 +4,8 @@ import pytest
 import tensorflow as tf
 from matplotlib.figure import Figure
 
-from pneumolab import explain
-from pneumolab.transfer import to_rgb_input
+from pneumolab.explain import gradcam as explain
+from pneumolab.training.transfer import to_rgb_input
 
 layers = keras.layers
 SIZE = 32
@@ -341,7 +341,7 @@ def test_border_share_by_hand():
 @pytest.fixture(scope="module")
 def tiny_scored(tiny_xrays):
     """A model, a card, and the tiny data set's test rows with made-up probabilities (all outcomes)."""
-    from pneumolab import data
+    from pneumolab.data import manifest as data
 
     manifest = data.build_manifest(tiny_xrays)
     rows = data.usable(manifest.loc[manifest["split"] == "test"])
@@ -356,7 +356,7 @@ def tiny_scored(tiny_xrays):
 
 
 def test_outcomes_at_the_threshold(tiny_scored):
-    from pneumolab import explain_plots
+    from pneumolab.viz import explain as explain_plots
 
     _, card, scored = tiny_scored
     counts = explain_plots.outcomes(scored, card["threshold"]).value_counts()
@@ -367,8 +367,8 @@ def test_outcomes_at_the_threshold(tiny_scored):
 
 
 def test_model_inputs_are_what_the_pipeline_feeds(tiny_scored):
-    from pneumolab import explain_plots
-    from pneumolab.pipeline import make_dataset
+    from pneumolab.preprocess.pipeline import make_dataset
+    from pneumolab.viz import explain as explain_plots
 
     _, card, scored = tiny_scored
     images = explain_plots.model_inputs(scored.head(5), card)
@@ -380,7 +380,7 @@ def test_model_inputs_are_what_the_pipeline_feeds(tiny_scored):
 @pytest.mark.parametrize(("kind", "shown"),
                          [("true positive", 4), ("false negative", 3), ("false positive", 2)])
 def test_gallery_builds_for_each_kind(tiny_scored, kind, shown):
-    from pneumolab import explain_plots
+    from pneumolab.viz import explain as explain_plots
 
     model, card, scored = tiny_scored
     figure = explain_plots.explanation_gallery(model, card, scored, kind, n=4)
@@ -390,7 +390,7 @@ def test_gallery_builds_for_each_kind(tiny_scored, kind, shown):
 
 
 def test_gallery_of_an_empty_outcome_and_bad_arguments(tiny_scored):
-    from pneumolab import explain_plots
+    from pneumolab.viz import explain as explain_plots
 
     model, card, scored = tiny_scored
     normal = scored.loc[scored["label"] == "NORMAL"]
@@ -403,7 +403,7 @@ def test_gallery_of_an_empty_outcome_and_bad_arguments(tiny_scored):
 
 
 def test_border_shares_of_a_scored_split(tiny_scored):
-    from pneumolab import explain_plots
+    from pneumolab.viz import explain as explain_plots
 
     model, card, scored = tiny_scored
     table = explain_plots.border_shares(model, card, scored, batch_size=7)  # batches that do not divide 20

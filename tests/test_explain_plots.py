@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pneumolab import explain_plots  # noqa: E402
+from pneumolab.viz import explain as explain_plots  # noqa: E402
 
 
 def test_map_grid_has_a_colour_bar_and_each_models_call_under_its_maps():

@@ -4,7 +4,8 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from pneumolab import config, figures  # noqa: E402
+from pneumolab import config  # noqa: E402
+from pneumolab.viz import figures
 
 
 def test_quick_runs_never_replace_the_course_figures(monkeypatch, tmp_path):

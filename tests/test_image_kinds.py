@@ -22,9 +22,12 @@ from PIL import Image
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 
-from pneumolab import cli, data, preprocess, reader
-from pneumolab.pipeline import make_dataset
-from pneumolab.reader import ImageError, load_image
+from pneumolab import cli
+from pneumolab.data import manifest as data
+from pneumolab.data import reader
+from pneumolab.data.reader import ImageError, load_image
+from pneumolab.preprocess import transforms as preprocess
+from pneumolab.preprocess.pipeline import make_dataset
 from tests.conftest import jpeg_bytes, png_bytes
 from tests.test_predict import dicom_bytes, png_header, save_test_model
 
@@ -164,7 +167,7 @@ def test_the_reader_does_not_need_tensorflow():
     import subprocess
     import sys
 
-    code = ("import sys, numpy; from pneumolab import reader; "
+    code = ("import sys, numpy; from pneumolab.data import reader; "
             "reader.read_image(open(sys.argv[1], 'rb').read()); print('tensorflow' in sys.modules)")
     path = Path(__file__).parent / "_kind_probe.png"
     try:
@@ -224,7 +227,8 @@ def test_cli_text_output_puts_the_warning_under_the_answer(kind_files, model_fol
 
 @pytest.fixture(scope="module")
 def page(model_folder):
-    from pneumolab import models, panel
+    from pneumolab.models import cnn as models
+    from pneumolab.widgets import panel
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(models.MODEL_ENV, str(model_folder))
@@ -316,7 +320,7 @@ def test_a_file_deleted_after_the_check_is_named_once_and_skipped(kinds_manifest
     rows = data.usable(manifest.loc[manifest["split"] == "train"]).copy()
     gone = tmp_path / "IM-9999-0001.png"
     rows.loc[0, "path"] = str(gone)  # the manifest says it is there; it is not
-    from pneumolab.pipeline import Skipped
+    from pneumolab.preprocess.pipeline import Skipped
 
     skipped = Skipped()
     with pytest.warns(data.DataWarning, match=re.escape(f"{gone} could not be read")) as caught:

@@ -20,12 +20,12 @@ import psutil
 import pytest
 import requests
 
-from pneumolab import data
+from pneumolab.data import manifest as data
 from tests.test_panel_e2e import free_port
 
 CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "jupyterhub" / "jupyterhub_config.py"
 PASSWORD = "workshop-password"
-CODE = ("import pneumolab, pneumolab.data as d, pneumolab.serving\n"
+CODE = ("import pneumolab, pneumolab.data.manifest as d, pneumolab.inference.serving\n"
         "print('course', pneumolab.__version__, len(d.build_manifest(None, check=False)))")
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,9 @@ from pathlib import Path
 import keras
 import pytest
 
-from pneumolab import backbones, models, transfer
+from pneumolab.models import backbones
+from pneumolab.models import cnn as models
+from pneumolab.training import transfer
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 

@@ -8,7 +8,8 @@ import pytest
 from nbclient import NotebookClient
 from PIL import Image
 
-from pneumolab import config, data
+from pneumolab import config
+from pneumolab.data import manifest as data
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

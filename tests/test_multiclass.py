@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from pneumolab import multiclass
+from pneumolab.metrics import multiclass
 
 
 def test_multiclass_report_by_hand():

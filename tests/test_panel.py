@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pneumolab import models, panel
+from pneumolab.models import cnn as models
+from pneumolab.widgets import panel
 from tests.conftest import noise, png_bytes
 from tests.test_predict import CARD, dicom_bytes, save_test_model
 
@@ -156,7 +157,7 @@ def test_a_model_grad_cam_cannot_explain_still_gets_answers(tmp_path, monkeypatc
 
 
 def test_the_model_line_quotes_validation_and_test_when_the_card_has_both(tmp_path):
-    from pneumolab.panel import _model_summary
+    from pneumolab.widgets.panel import _model_summary
 
     card = {"name": "m", "input": {"image_size": 64, "channels": 1},
             "validation": {"recall": 0.95, "specificity": 1.0},

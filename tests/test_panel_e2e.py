@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pneumolab import figures, models
+from pneumolab.models import cnn as models
+from pneumolab.viz import figures
 
 #: Debian's Chromium (never a browser download); PNEUMOLAB_CHROMIUM names another.
 CHROMIUM = Path(os.environ.get("PNEUMOLAB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium")

@@ -22,8 +22,11 @@ import psutil
 import pytest
 from PIL import Image
 
-from pneumolab import cli, models, panel_server, serving
-from pneumolab.panel import Panel
+from pneumolab import cli
+from pneumolab.inference import serving
+from pneumolab.models import cnn as models
+from pneumolab.widgets import panel_server
+from pneumolab.widgets.panel import Panel
 from tests.test_panel_e2e import CHROMIUM, CHROMIUM_FLAGS, free_port, upload, verdict_of, wait_for_port
 
 RENDER_TIMEOUT_MS = 120_000
@@ -126,7 +129,7 @@ def test_voila_settings_cull_closed_pages_and_match_the_upload_limit():
 def test_page_slots_are_limited_and_freed_when_a_kernel_ends(tmp_path, monkeypatch):
     monkeypatch.setenv(panel_server.SLOTS_ENV, str(tmp_path))
     monkeypatch.setenv(panel_server.MAX_PAGES_ENV, "2")
-    holder = subprocess.Popen([sys.executable, "-c", "from pneumolab import panel_server; "
+    holder = subprocess.Popen([sys.executable, "-c", "from pneumolab.widgets import panel_server; "
                                "s = panel_server.claim_page_slot(); print(bool(s), flush=True); "
                                "import time; time.sleep(60)"], stdout=subprocess.PIPE, text=True)
     try:

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from pneumolab import data
-from pneumolab.pipeline import make_dataset
+from pneumolab.data import manifest as data
+from pneumolab.preprocess.pipeline import make_dataset
 
 
 @pytest.fixture

@@ -16,8 +16,11 @@ from PIL import Image, ImageFile
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from pneumolab import cli, models, predict, preprocess
-from pneumolab.predict import ImageError, confidence_phrase, load_image, predict_images, read_image
+from pneumolab import cli
+from pneumolab.inference import predict
+from pneumolab.inference.predict import ImageError, confidence_phrase, load_image, predict_images, read_image
+from pneumolab.models import cnn as models
+from pneumolab.preprocess import transforms as preprocess
 from tests.conftest import jpeg_bytes, noise, png_bytes
 
 CARD = {

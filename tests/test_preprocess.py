@@ -5,8 +5,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from pneumolab import data, preprocess
-from pneumolab.pipeline import make_dataset
+from pneumolab.data import manifest as data
+from pneumolab.preprocess import transforms as preprocess
+from pneumolab.preprocess.pipeline import make_dataset
 from tests.conftest import jpeg_bytes, noise, png_bytes
 
 

@@ -5,7 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from pneumolab import cli, evaluate, models
+from pneumolab import cli
+from pneumolab.metrics import evaluate
+from pneumolab.models import cnn as models
 
 CARD = models.load_card(models.REFERENCE_DIR)
 

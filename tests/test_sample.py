@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pneumolab import cli, config, data
+from pneumolab import cli, config
+from pneumolab.data import manifest as data
 
 
 @pytest.fixture

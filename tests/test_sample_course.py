@@ -4,8 +4,10 @@ import json
 
 import numpy as np
 
-from pneumolab import cli, config, explain, models
-from pneumolab.predict import load_image, predict_images
+from pneumolab import cli, config
+from pneumolab.explain import gradcam as explain
+from pneumolab.inference.predict import load_image, predict_images
+from pneumolab.models import cnn as models
 
 
 def test_train_evaluate_predict_and_explain_on_the_sample(tmp_path, monkeypatch, capsys):

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from pneumolab import models, scoring
+from pneumolab.inference import scoring
+from pneumolab.models import cnn as models
 
 
 @pytest.fixture

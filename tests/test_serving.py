@@ -9,8 +9,11 @@ import keras
 import numpy as np
 import pytest
 
-from pneumolab import explain, models, preprocess, serving
-from pneumolab.predict import load_image, predict_images
+from pneumolab.explain import gradcam as explain
+from pneumolab.inference import serving
+from pneumolab.inference.predict import load_image, predict_images
+from pneumolab.models import cnn as models
+from pneumolab.preprocess import transforms as preprocess
 
 
 @pytest.fixture(scope="module")

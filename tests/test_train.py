@@ -3,8 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from pneumolab import cli, models
-from pneumolab.train import TrainConfig, class_weights, train
+from pneumolab import cli
+from pneumolab.models import cnn as models
+from pneumolab.training.train import TrainConfig, class_weights, train
 
 
 def test_class_weights_balance_the_classes():

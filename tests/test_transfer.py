@@ -1,8 +1,11 @@
 import numpy as np
 import pytest
 
-from pneumolab import backbones, explain, models, transfer
-from pneumolab.train import TrainConfig, train
+from pneumolab.explain import gradcam as explain
+from pneumolab.models import backbones
+from pneumolab.models import cnn as models
+from pneumolab.training import transfer
+from pneumolab.training.train import TrainConfig, train
 
 
 @pytest.fixture(scope="module")

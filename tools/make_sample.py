@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pneumolab import data
+from pneumolab.data import manifest as data
 
 SEED = 2018
 #: Films per (split, class) in the sample.
@@ -30,7 +30,7 @@ COUNTS = {
 }
 SIZE = 224
 QUALITY = 85
-OUT = Path(__file__).resolve().parents[1] / "pneumolab" / "sample"
+OUT = Path(__file__).resolve().parents[1] / "pneumolab" / "data" / "sample"
 
 
 def _class(path: Path) -> str:

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pneumolab import data, evaluate, multiclass
+from pneumolab.data import manifest as data
 from pneumolab.exercises._core import _checker, _describe, _entries, _Hint, _matches, _number
+from pneumolab.metrics import evaluate, multiclass
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike

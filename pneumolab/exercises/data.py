@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pneumolab import data, evaluate
+from pneumolab.data import manifest as data
 from pneumolab.exercises._core import _checker, _count, _describe, _Hint, _matches, _number
+from pneumolab.metrics import evaluate
 
 
 def _split_frame(answer: object, columns: tuple[str, ...]) -> pd.DataFrame:

@@ -47,7 +47,7 @@ def _maps() -> dict[str, np.ndarray]:
 @_checker("border share", "a function border_share(heat, margin) returning a fraction")
 def border_share(share: Callable[[np.ndarray, float], float]) -> str:
     """A function giving the share of a 2-D map's heat within ``margin`` of its four edges."""
-    from pneumolab import explain
+    from pneumolab.explain import gradcam as explain
 
     for margin in (0.1, 0.2):
         for name, heat in _maps().items():
@@ -64,7 +64,7 @@ def border_share(share: Callable[[np.ndarray, float], float]) -> str:
 
 def _compare_share(value: float, heat: np.ndarray, margin: float, name: str) -> None:
     """Hints unless ``value`` is the border share of ``heat`` (the map called ``name``) at ``margin``."""
-    from pneumolab import explain
+    from pneumolab.explain import gradcam as explain
 
     expected = explain.border_share(heat, margin)
     if _matches(value, expected):
@@ -129,7 +129,7 @@ def _close(value: float, reference: float) -> bool:
 @_checker("what the marker moves", "a dict {'probability': ..., 'border share': ...} of mean changes")
 def marker_effect(answer: dict[str, float], model: keras.Model, images: np.ndarray) -> str:
     """Mean change, marked minus unmarked, of P(pneumonia) and of the Grad-CAM border share on ``images``."""
-    from pneumolab import explain
+    from pneumolab.explain import gradcam as explain
 
     given = _entries(answer, ("probability", "border share"), "the two changes")
     images = np.asarray(images, np.float32)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pneumolab import data
+from pneumolab.data import manifest as data
 from pneumolab.exercises._core import _checker, _count, _describe, _entries, _Hint, _matches
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 @_checker("class weights", "a dict {0: weight of NORMAL, 1: weight of PNEUMONIA}")
 def class_weights(answer: dict[int, float], labels: ArrayLike) -> str:
     """Weights that make each class count as much as the other in the loss (``train.class_weights``)."""
-    from pneumolab import train
+    from pneumolab.training import train
 
     labels = np.asarray(labels)
     reference = train.class_weights(labels)

@@ -40,7 +40,7 @@ def _call(function: object, image: np.ndarray, name: str) -> np.ndarray:
 @_checker("0-1 scale", "a function taking an image array and returning the scaled array")
 def unit_scale(to_unit: Callable[[np.ndarray], np.ndarray]) -> str:
     """A function mapping a raw 8- or 16-bit image to float32 on 0-1, as the kit reads dtypes."""
-    from pneumolab import preprocess
+    from pneumolab.preprocess import transforms as preprocess
 
     for name, image in films().items():
         got = _call(to_unit, image, name)
@@ -74,7 +74,7 @@ CHAIN = ("resize to size x size gray (preprocess.to_model_input), then CLAHE (pr
 @_checker("preprocessing chain", "a function taking a raw image array and returning the prepared one")
 def preprocessing_chain(prepare: Callable[[np.ndarray], np.ndarray], size: int = 128) -> str:
     """A function that turns any raw film into float32 ``(size, size, 1)``: resize, CLAHE, standardize."""
-    from pneumolab import preprocess
+    from pneumolab.preprocess import transforms as preprocess
 
     for name, image in films().items():
         got = _call(prepare, image, name)
@@ -118,7 +118,7 @@ def preprocessing_chain(prepare: Callable[[np.ndarray], np.ndarray], size: int =
 
 def _check_order(got: np.ndarray, resized: np.ndarray) -> None:
     """Hints when ``got`` is the chain with CLAHE and standardizing swapped: both steps, wrong order."""
-    from pneumolab import preprocess
+    from pneumolab.preprocess import transforms as preprocess
 
     swapped = np.asarray(preprocess.clahe(preprocess.standardize_per_image(resized)), np.float32)
     if got.shape == swapped.shape and np.allclose(got, swapped, atol=1e-3):

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pneumolab import evaluate
 from pneumolab.exercises._core import _checker, _count, _entries, _function, _Hint, _matches, _number, _run
+from pneumolab.metrics import evaluate
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike

@@ -16,10 +16,13 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from pneumolab import __version__, config, data, evaluate, limits, models, multiclass
-from pneumolab.pipeline import Skipped, make_dataset
+from pneumolab import __version__, config, limits
+from pneumolab.data import manifest as data
+from pneumolab.metrics import evaluate, multiclass
+from pneumolab.models import cnn as models
+from pneumolab.preprocess.pipeline import Skipped, make_dataset
 from pneumolab.progress import finish_early, progress
-from pneumolab.training_plots import best_epoch
+from pneumolab.viz.training import best_epoch
 
 #: Images per (split, class) kept in quick mode: enough to run every step, not to learn much.
 QUICK_PER_CLASS = 40
@@ -185,8 +188,8 @@ def monitored(task: str) -> tuple[str, str]:
 
 def datasets(cfg: TrainConfig, manifest: pd.DataFrame, **options) -> dict[str, tf.data.Dataset]:
     """Train (shuffled, augmented, cached) and validation pipelines for a run (``options``: of
-    :func:`pneumolab.pipeline.make_dataset`, e.g. ``skipped``)."""
-    from pneumolab.preprocess import augmentation
+    :func:`pneumolab.preprocess.pipeline.make_dataset`, e.g. ``skipped``)."""
+    from pneumolab.preprocess.transforms import augmentation
 
     common = dict(task=cfg.task, image_size=cfg.image_size, channels=cfg.channels,
                   batch_size=cfg.batch_size, seed=cfg.seed, cache=True) | options
@@ -237,7 +240,7 @@ def _run(cfg: TrainConfig, data_dir: str | Path | None, out: str | Path | None) 
                       learning_rate=cfg.learning_rate, patience=cfg.patience, checkpoint=checkpoint,
                       class_weight=class_weights(data.targets(train_rows, cfg.task)))
     elif cfg.model == "transfer":
-        from pneumolab import transfer
+        from pneumolab.training import transfer
 
         model, history = transfer.train_transfer(cfg, manifest, skipped)
     else:

@@ -1,8 +1,8 @@
 """Seeing preprocessing on real images: the figures, costs and live explorer of lesson 02.
 
 Images here are single grey films ``(H, W, 1)`` on the working scale of
-:mod:`pneumolab.preprocess` (float32, 0-255), read the way the pipeline reads
-them. Steps are the transforms of :mod:`pneumolab.preprocess`, by name, so
+:mod:`pneumolab.preprocess.transforms` (float32, 0-255), read the way the pipeline reads
+them. Steps are the transforms of :mod:`pneumolab.preprocess.transforms`, by name, so
 what a student sees is exactly what training would do.
 """
 
@@ -22,9 +22,12 @@ from IPython.display import Image, display
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from pneumolab import config, data, eda, preprocess
-from pneumolab.figures import LivePanel, rendered
-from pneumolab.pipeline import make_dataset
+from pneumolab import config
+from pneumolab.data import eda
+from pneumolab.data import manifest as data
+from pneumolab.preprocess import transforms as preprocess
+from pneumolab.preprocess.pipeline import make_dataset
+from pneumolab.viz.figures import LivePanel, rendered
 
 Step = Callable[[np.ndarray], np.ndarray | tf.Tensor]
 
@@ -201,7 +204,7 @@ def render(image: np.ndarray, result: np.ndarray, title: str) -> Figure:
 def explorer(examples: Mapping[str, np.ndarray]) -> widgets.Widget:
     """Pick an image, up to three steps and a normalization; see the result and its histogram live.
 
-    A :class:`~pneumolab.figures.LivePanel`: in a notebook, a still of its first picture stays under it.
+    A :class:`~pneumolab.viz.figures.LivePanel`: in a notebook, a still of its first picture stays under it.
     """
     style = dict(description_width="initial")
     picker = widgets.Dropdown(options=list(examples), description="image", style=style)

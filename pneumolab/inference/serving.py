@@ -12,7 +12,7 @@ position, the layer's weight for that class divided by the map's area, so
 Grad-CAM is exactly the class activation map ``relu(sum_c w_c * A_c)``. The
 exported model returns the model's output and ``A @ W`` (one logit map per
 class); :func:`activation_maps` finishes the job in NumPy, as
-:func:`pneumolab.explain.grad_cam` does in TensorFlow (ReLU, bilinear resize to
+:func:`pneumolab.explain.gradcam.grad_cam` does in TensorFlow (ReLU, bilinear resize to
 the input, divide by the maximum).
 
 The export (:func:`export`) needs TensorFlow, so :func:`ensure_exported` runs it
@@ -21,7 +21,7 @@ ships with its export; any other model is exported at first use into the cache
 (``$PNEUMOLAB_CACHE/lite``), keyed by the SHA-256 of its ``model.keras``.
 
 Images go to the model through :func:`to_model_input`, the NumPy twin of
-:func:`pneumolab.preprocess.to_model_input` (Pillow's bilinear filter widens
+:func:`pneumolab.preprocess.transforms.to_model_input` (Pillow's bilinear filter widens
 with the scale exactly as TensorFlow's anti-aliased resize does; they agree
 within 0.01 of a grey level).
 """
@@ -42,10 +42,10 @@ import numpy as np
 from PIL import Image
 
 from pneumolab import config
-from pneumolab.model_files import MODEL_FILE, load_card
+from pneumolab.models.files import MODEL_FILE, load_card
 
 if TYPE_CHECKING:
-    from pneumolab.predict import Prediction
+    from pneumolab.inference.predict import Prediction
 
 #: The shipped export inside a model folder (the reference model has one).
 LITE_FILE = "model.tflite"
@@ -118,7 +118,7 @@ def ensure_exported(folder: str | Path) -> Path:
     target = cached_export(folder)
     print(f"Exporting {Path(folder) / MODEL_FILE} to LiteRT (once; about 20 s)...",
           file=sys.stderr, flush=True)
-    done = subprocess.run([sys.executable, "-m", "pneumolab.serving", str(folder), str(target)],
+    done = subprocess.run([sys.executable, "-m", "pneumolab.inference.serving", str(folder), str(target)],
                           capture_output=True, text=True)
     if done.returncode != 0:
         reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
@@ -222,9 +222,9 @@ class LiteModel:
 
     def predict_images(self, images: Sequence[np.ndarray], threshold: float | None = None,
                        explain: bool = False) -> list[Prediction]:
-        """Like :func:`pneumolab.predict.predict_images`, without TensorFlow."""
+        """Like :func:`pneumolab.inference.predict.predict_images`, without TensorFlow."""
+        from pneumolab.inference.predict import Prediction, card_threshold, pneumonia_scores
         from pneumolab.limits import check_threshold
-        from pneumolab.predict import Prediction, card_threshold, pneumonia_scores
 
         card, spec = self.card, self.card["input"]
         threshold = card_threshold(card) if threshold is None else check_threshold(threshold)
@@ -268,7 +268,7 @@ def activation_maps(cams: np.ndarray, outputs: np.ndarray, size: int) -> np.ndar
 def to_model_input(image: np.ndarray, size: int, channels: int = 1, fit: str = "squash") -> np.ndarray:
     """A decoded image ``(H, W[, C])`` to float32 ``(size, size, channels)`` on the 0-255 scale.
 
-    The NumPy twin of :func:`pneumolab.preprocess.to_model_input`: integers
+    The NumPy twin of :func:`pneumolab.preprocess.transforms.to_model_input`: integers
     scaled by their range, alpha dropped, grey and RGB converted with the same
     weights, anti-aliased bilinear resize (``squash`` stretches, ``pad`` keeps
     the aspect ratio with black bars).
@@ -319,7 +319,7 @@ def _resize(values: np.ndarray, height: int, width: int) -> np.ndarray:
 def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.4) -> np.ndarray:
     """A model input (0-255, grey or RGB) in grey with a same-sized heat map blended on top, RGB uint8.
 
-    The colours are matplotlib's ``jet``, as in :func:`pneumolab.explain.overlay`.
+    The colours are matplotlib's ``jet``, as in :func:`pneumolab.explain.gradcam.overlay`.
     """
     from matplotlib import colormaps
 
@@ -332,7 +332,9 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.4) -> np.nd
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pneumolab.serving FOLDER TARGET``: export a model folder (for :func:`ensure_exported`)."""
+    """``python -m pneumolab.inference.serving FOLDER TARGET``: export a model folder.
+
+    Run in a child process by :func:`ensure_exported`."""
     parser = argparse.ArgumentParser(description="Export a PneumoLab model folder to LiteRT.")
     parser.add_argument("folder")
     parser.add_argument("target")

@@ -14,8 +14,10 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from pneumolab import data, evaluate, models, multiclass
-from pneumolab.pipeline import Skipped, make_dataset
+from pneumolab.data import manifest as data
+from pneumolab.metrics import evaluate, multiclass
+from pneumolab.models import cnn as models
+from pneumolab.preprocess.pipeline import Skipped, make_dataset
 
 #: Unreadable files named in an error before "... and N more".
 _NAMED = 10

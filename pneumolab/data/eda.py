@@ -1,6 +1,6 @@
 """Looking at the data set before training on it: the tables and figures of lesson 01.
 
-Every function reads a manifest (:func:`pneumolab.data.build_manifest`, with
+Every function reads a manifest (:func:`pneumolab.data.manifest.build_manifest`, with
 ``check=True`` where sizes or checksums are needed) and returns a DataFrame
 or a matplotlib Figure. Figures are made without pyplot, so a notebook shows
 each one once, as a cell's value, and nothing piles up between calls.
@@ -22,7 +22,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 
-from pneumolab import config, data, reader
+from pneumolab import config
+from pneumolab.data import manifest as data
+from pneumolab.data import reader
 
 #: The finest classes, in the order every table and figure uses.
 CLASSES = ("normal", "bacteria", "virus")
@@ -147,7 +149,7 @@ def split_leakage(
     """Carve a validation split out of train two ways and count what leaks across (mean over ``seeds``).
 
     A random split by image lets a patient's X-rays land on both sides; the
-    kit's :func:`pneumolab.data.carve_validation` groups by patient (and by
+    kit's :func:`pneumolab.data.manifest.carve_validation` groups by patient (and by
     identical file) so nothing does.
     """
     good = data.usable(manifest)
@@ -307,7 +309,7 @@ def _histograms(ax: Axes, table: pd.DataFrame, column: str, xlabel: str) -> None
 def read_gray(path: str | os.PathLike, max_side: int | None = 256) -> np.ndarray:
     """An image file as uint8 grey levels, shrunk to at most ``max_side`` pixels a side (None: full size).
 
-    Read with the kit's one reader (:func:`pneumolab.reader.load_image`), as
+    Read with the kit's one reader (:func:`pneumolab.data.reader.load_image`), as
     training reads it: upright, 16-bit files scaled by the bits they use.
     JPEGs decode at reduced scale when that still leaves ``max_side``: much faster.
     """
@@ -330,7 +332,7 @@ def intensity_table(manifest: pd.DataFrame, bins: int = 64, max_side: int = 256)
 
     The histogram columns ``hist_000`` ... hold the fraction of pixels per
     bin of grey levels (bin starts in the name). Reads every image, so pass
-    a subset (:func:`pneumolab.data.stratified_subset`) for a quick look.
+    a subset (:func:`pneumolab.data.manifest.stratified_subset`) for a quick look.
     """
     good = data.usable(manifest)
     edges = np.linspace(0, 256, bins + 1)

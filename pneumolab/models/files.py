@@ -1,7 +1,7 @@
 """Where a trained model lives: the folder layout, its model card, and which folder a name means.
 
 Kept free of TensorFlow so that ``pneumolab panel`` and the panel's kernels can
-find a model and read its card without importing it (:mod:`pneumolab.models`
+find a model and read its card without importing it (:mod:`pneumolab.models.cnn`
 re-exports these names).
 """
 
@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 #: The model shipped inside the package, used by the panel and ``pneumolab predict`` by default.
-REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"
 #: Names another model folder for the panel and the CLI (a teacher's own model).
 MODEL_ENV = "PNEUMOLAB_MODEL"
 

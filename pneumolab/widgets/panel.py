@@ -12,10 +12,10 @@ emptied after each batch so a saved notebook does not carry the images. Only
 the scores of shown results are kept; the decoded images go once the answer is
 on the page, and their memory is handed back to the system.
 
-By default the model runs in LiteRT (:mod:`pneumolab.serving`): a page's kernel
+By default the model runs in LiteRT (:mod:`pneumolab.inference.serving`): a page's kernel
 never imports TensorFlow and stays around 0.1 GB. ``PNEUMOLAB_RUNTIME=keras``
 runs the Keras model instead (0.9 GB per page). Served by ``pneumolab panel``,
-a page first claims one of the class's page slots (:mod:`pneumolab.panel_server`);
+a page first claims one of the class's page slots (:mod:`pneumolab.widgets.panel_server`);
 when none is free it says the class is full and offers to try again.
 """
 
@@ -35,10 +35,10 @@ import numpy as np
 from IPython.display import HTML
 from PIL import Image
 
-from pneumolab import config, model_files, panel_server, serving
-from pneumolab.panel_server import MAX_FILE_BYTES as MAX_UPLOAD_BYTES
-from pneumolab.panel_server import MAX_PICK_BYTES
-from pneumolab.predict import (
+from pneumolab import config
+from pneumolab.data.reader import NOT_A_FILM
+from pneumolab.inference import serving
+from pneumolab.inference.predict import (
     ImageError,
     LoadedImage,
     Prediction,
@@ -46,7 +46,10 @@ from pneumolab.predict import (
     confidence_phrase,
     load_image,
 )
-from pneumolab.reader import NOT_A_FILM
+from pneumolab.models import files as model_files
+from pneumolab.widgets import panel_server
+from pneumolab.widgets.panel_server import MAX_FILE_BYTES as MAX_UPLOAD_BYTES
+from pneumolab.widgets.panel_server import MAX_PICK_BYTES
 
 if TYPE_CHECKING:
     import keras
@@ -66,7 +69,7 @@ TEACHING_NOTE = (
 )
 
 
-#: Page slots held by this kernel (see :func:`pneumolab.panel_server.claim_page_slot`): kept open for life.
+#: Page slots held by this kernel (see :func:`.panel_server.claim_page_slot`): kept open for life.
 _HELD_SLOTS: list = []
 
 
@@ -121,7 +124,7 @@ def _load(folder: Path, runtime: str) -> tuple[serving.LiteModel | keras.Model, 
         lite = serving.load(folder)
         return lite, lite.card
     if runtime == "keras":
-        from pneumolab import models
+        from pneumolab.models import cnn as models
 
         return models.load(folder)
     raise ValueError(f"{RUNTIME_ENV} must be 'lite' or 'keras', got {runtime!r}.")
@@ -244,7 +247,7 @@ class Panel:
                  explain: bool = False) -> list[Prediction]:
         if isinstance(self.model, serving.LiteModel):
             return self.model.predict_images(images, threshold, explain)
-        from pneumolab.predict import predict_images
+        from pneumolab.inference.predict import predict_images
 
         return predict_images(self.model, self.card, images, threshold=threshold, explain=explain)
 

@@ -1,7 +1,7 @@
 """The one image reader: every file the kit decodes, for training, ``pneumolab predict`` and the panel.
 
-The data check (:func:`pneumolab.data.build_manifest`), the training and
-scoring pipelines (:mod:`pneumolab.pipeline`), ``pneumolab predict`` and the
+The data check (:func:`pneumolab.data.manifest.build_manifest`), the training and
+scoring pipelines (:mod:`pneumolab.preprocess.pipeline`), ``pneumolab predict`` and the
 panel all read files through :func:`load_image`, so a model is shown exactly
 the pixels it was trained on, whatever the file: a phone photo of a film
 (turned upright as its EXIF orientation tag says), a CMYK JPEG (converted to

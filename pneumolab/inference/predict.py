@@ -1,9 +1,9 @@
 """From an uploaded file to the model's answer: read the image safely, predict, explain.
 
 The panel and ``pneumolab predict`` both read files with the kit's one reader,
-:func:`pneumolab.reader.load_image` (re-exported here with :class:`ImageError`
+:func:`pneumolab.data.reader.load_image` (re-exported here with :class:`ImageError`
 and :class:`LoadedImage`), and hand the model its input through
-:func:`pneumolab.preprocess.to_model_input`, exactly as in training. Files are
+:func:`pneumolab.preprocess.transforms.to_model_input`, exactly as in training. Files are
 read from bytes in memory: an upload is never written to disk.
 """
 
@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pneumolab.data.reader import ImageError, LoadedImage, load_image, read_image
 from pneumolab.limits import check_threshold
-from pneumolab.reader import ImageError, LoadedImage, load_image, read_image
 
 if TYPE_CHECKING:  # TensorFlow is imported by predict_images only: the panel's LiteRT path never needs it
     import keras
@@ -94,11 +94,11 @@ def predict_images(
     """Predict decoded images (any size) with a model and its card; ``explain`` adds Grad-CAM maps.
 
     ``threshold`` defaults to the card's. Images are prepared with
-    :func:`pneumolab.preprocess.to_model_input` and the card's input settings.
+    :func:`pneumolab.preprocess.transforms.to_model_input` and the card's input settings.
     """
     import tensorflow as tf
 
-    from pneumolab import preprocess
+    from pneumolab.preprocess import transforms as preprocess
 
     threshold = card_threshold(card) if threshold is None else check_threshold(threshold)
     spec = card["input"]
@@ -129,6 +129,6 @@ def pneumonia_scores(outputs: np.ndarray, card: dict) -> np.ndarray:
 
 
 def _grad_cam(model: keras.Model, batch: tf.Tensor) -> np.ndarray:
-    from pneumolab import explain
+    from pneumolab.explain import gradcam as explain
 
     return explain.grad_cam(model, batch)

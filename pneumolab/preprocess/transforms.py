@@ -38,7 +38,7 @@ import numpy as np
 import tensorflow as tf
 from skimage import exposure, morphology
 
-from pneumolab.reader import read_image
+from pneumolab.data.reader import read_image
 
 Fit = Literal["squash", "pad"]
 
@@ -46,7 +46,7 @@ Fit = Literal["squash", "pad"]
 def decode(contents: bytes | tf.Tensor, channels: int = 1) -> tf.Tensor:
     """JPEG, PNG or DICOM bytes to uint8 ``(H, W, channels)`` with the kit's one reader.
 
-    The reader (:func:`pneumolab.reader.read_image`) is the one training, the
+    The reader (:func:`pneumolab.data.reader.read_image`) is the one training, the
     panel and ``pneumolab predict`` use: upright, 16-bit files scaled by the
     bits they use, CMYK as gray. Works eagerly and inside a ``tf.data`` map.
     """

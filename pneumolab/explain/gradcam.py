@@ -36,7 +36,7 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 from scipy import stats
 
-from pneumolab import preprocess
+from pneumolab.preprocess import transforms as preprocess
 
 ClassIndex = int | Sequence[int] | None
 Forward = Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]

@@ -5,10 +5,10 @@ one probability per class and predicts the most probable. :func:`multiclass_repo
 judges it with per-class recall, precision, F1 and one-vs-rest ROC AUC, plus
 bootstrap intervals; :func:`multiclass_table` shows the per-class part as a
 table; :func:`pair_scores` turns two of the classes into a yes/no question
-("viral or bacterial?") that :mod:`pneumolab.evaluate` then judges like any
+("viral or bacterial?") that :mod:`pneumolab.metrics.evaluate` then judges like any
 pneumonia detector.
 
-The one-vs-rest ROC AUC reuses the exact ranking core of :mod:`pneumolab.evaluate`,
+The one-vs-rest ROC AUC reuses the exact ranking core of :mod:`pneumolab.metrics.evaluate`,
 so a class's AUC here equals the binary AUC of "this class or not", ties counting
 one half, and the same conventions hold: a ratio with nothing to count is 0.0,
 an AUC of a class absent from the labels is None.
@@ -24,7 +24,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from pneumolab import config
-from pneumolab.evaluate import (
+from pneumolab.metrics.evaluate import (
     fbeta_from_counts,
     grouped_counts,
     interval_text,
@@ -121,7 +121,7 @@ def pair_scores(
     when the model gives both 0). Among pneumonia images, ``positive="virus",
     negative="bacteria"`` asks "viral or bacterial?", comparable to a model
     trained on that question alone; the scores feed
-    :func:`pneumolab.evaluate.choose_threshold` and :func:`pneumolab.evaluate.report`
+    :func:`pneumolab.metrics.evaluate.choose_threshold` and :func:`pneumolab.metrics.evaluate.report`
     like any probability.
     """
     y, probs = np.asarray(y_true), np.asarray(y_prob, dtype=float)

@@ -5,7 +5,7 @@ agree?* (the trained model against a randomized copy, Grad-CAM against
 occlusion, one model against another): :func:`map_grid` puts them in rows
 under the images. *Where does the model look when it is right, and when it
 is wrong?* :func:`explanation_gallery` takes a scored split (from
-:func:`pneumolab.scoring.predict_split`), picks images of one outcome at the
+:func:`pneumolab.inference.scoring.predict_split`), picks images of one outcome at the
 model card's threshold, and shows the Grad-CAM map of the call the model
 made. *Does it read the frame rather than the lungs?* :func:`border_shares`
 measures, over a whole split, how much of each map lies near the edges,
@@ -26,11 +26,11 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from pneumolab import explain
-from pneumolab.evaluation_plots import OUTCOMES, outcomes
-from pneumolab.pipeline import make_dataset
+from pneumolab.explain import gradcam as explain
+from pneumolab.preprocess.pipeline import make_dataset
+from pneumolab.viz.evaluation import OUTCOMES, outcomes
 
-#: Colour map of every overlay (the same as :func:`pneumolab.explain.overlay`'s default).
+#: Colour map of every overlay (the same as :func:`pneumolab.explain.gradcam.overlay`'s default).
 MAP_COLORS = "jet"
 
 
@@ -128,7 +128,7 @@ def explanation_gallery(
 ) -> Figure:
     """Grad-CAM of ``n`` randomly picked images of one outcome (``kind``, a key of :data:`OUTCOMES`).
 
-    ``scored`` comes from :func:`pneumolab.scoring.predict_split` for a yes/no
+    ``scored`` comes from :func:`pneumolab.inference.scoring.predict_split` for a yes/no
     model; the threshold is the model card's. Each map explains the call the
     model made (see :func:`explain_rows`). A random pick, not the most
     striking cases, so the gallery shows what is typical.
@@ -163,7 +163,7 @@ def border_shares(
     """For every row of a scored frame: its outcome and the share of its Grad-CAM map near the edges.
 
     The maps explain the call the model made, as in the gallery; see
-    :func:`pneumolab.explain.border_share` for the share and what an even
+    :func:`pneumolab.explain.gradcam.border_share` for the share and what an even
     spread would give. Computed in batches, so a whole test split fits in memory.
     """
     shares = []

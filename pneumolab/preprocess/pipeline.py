@@ -1,8 +1,8 @@
 """``tf.data`` input pipelines built from a manifest.
 
-Files are read with the kit's one reader (:func:`pneumolab.reader.load_image`,
+Files are read with the kit's one reader (:func:`pneumolab.data.reader.load_image`,
 the one the panel and ``pneumolab predict`` use) and prepared with
-:func:`pneumolab.preprocess.to_model_input`, in parallel. A file that can no
+:func:`pneumolab.preprocess.transforms.to_model_input`, in parallel. A file that can no
 longer be read (changed, damaged or deleted after the data check) is skipped,
 reported once by name, and recorded in a :class:`Skipped` so training can
 count the images it really used and scoring can name what it left out.
@@ -21,9 +21,9 @@ import pandas as pd
 import tensorflow as tf
 
 from pneumolab import config
-from pneumolab.data import DataWarning, targets, usable
-from pneumolab.preprocess import Fit, to_model_input
-from pneumolab.reader import ImageError, load_image
+from pneumolab.data.manifest import DataWarning, targets, usable
+from pneumolab.data.reader import ImageError, load_image
+from pneumolab.preprocess.transforms import Fit, to_model_input
 
 AUTOTUNE = tf.data.AUTOTUNE
 

@@ -106,7 +106,7 @@ def build_manifest(data_dir: str | Path | None = None, *, check: bool = True) ->
 
     Columns: ``path, split, label, cause, patient, file, ok, problem``. With
     ``check=True`` every image is decoded once with the kit's one reader
-    (:func:`pneumolab.reader.load_image`, JPEGs at reduced scale so originals
+    (:func:`pneumolab.data.reader.load_image`, JPEGs at reduced scale so originals
     stay fast) and the table also gets ``width, height, mode, md5``; files the
     reader refuses (corrupt, truncated, empty, not an image) and images that
     are not chest films (blank, tiny, a long strip) get ``ok=False`` and the
@@ -163,7 +163,7 @@ def _screen(path: Path) -> dict:
 
 def _inspect(path_str: str) -> dict:
     """Read one file as training will (JPEGs at reduced scale): size, mode, checksum, whether it is usable."""
-    from pneumolab.reader import ImageError, load_image
+    from pneumolab.data.reader import ImageError, load_image
 
     path = Path(path_str)
     found = _screen(path) | dict(width=np.nan, height=np.nan, mode="", md5="")

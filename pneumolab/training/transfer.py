@@ -21,8 +21,10 @@ import pandas as pd
 import tensorflow as tf
 from keras import layers
 
-from pneumolab import backbones, data, models
-from pneumolab.pipeline import Skipped, make_dataset
+from pneumolab.data import manifest as data
+from pneumolab.models import backbones
+from pneumolab.models import cnn as models
+from pneumolab.preprocess.pipeline import Skipped, make_dataset
 
 #: The backbone the kit can load offline, and the layer after which it is fine-tuned.
 BACKBONE = "efficientnet_lite0"
@@ -91,7 +93,7 @@ def train_transfer(
 
     Files that cannot be read any more are left out and recorded in ``skipped``.
     """
-    from pneumolab.train import class_weights, fit
+    from pneumolab.training.train import class_weights, fit
 
     backbone = backbones.backbone(BACKBONE, (cfg.image_size, cfg.image_size, 3), weights="imagenet")
     lower, upper = split_backbone(backbone)

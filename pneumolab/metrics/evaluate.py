@@ -20,7 +20,7 @@ Corner cases have fixed answers, so no number is ever left undefined by accident
   probability exactly 1.
 
 A model of several classes (normal, bacteria, virus) is judged in
-:mod:`pneumolab.multiclass`, on the same computing core.
+:mod:`pneumolab.metrics.multiclass`, on the same computing core.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def _check(y_true: ArrayLike, y_prob: ArrayLike) -> tuple[np.ndarray, np.ndarray
 # resample is a row of counts. So point estimates, threshold sweeps and
 # bootstraps share one exact, vectorized computation. ``grouped_counts``,
 # ``ranking_scores``, ``fbeta_from_counts`` and ``safe_ratio`` are public because
-# :mod:`pneumolab.multiclass` scores each class one-vs-rest with the same core.
+# :mod:`pneumolab.metrics.multiclass` scores each class one-vs-rest with the same core.
 
 
 def grouped_counts(

@@ -1,6 +1,6 @@
 """The course's models, and how a trained model is stored with its model card.
 
-A model takes float32 images on a 0-255 scale (what :mod:`pneumolab.pipeline`
+A model takes float32 images on a 0-255 scale (what :mod:`pneumolab.preprocess.pipeline`
 yields) and normalizes inside itself, so the panel and the CLI can feed it the
 same input as training. A trained model is a folder: ``model.keras``,
 ``model_card.json`` (what it was trained on, its threshold, its metrics) and
@@ -18,7 +18,7 @@ import pandas as pd
 import tensorflow as tf
 from keras import layers
 
-from pneumolab.model_files import (  # noqa: F401 (re-exported: models.resolve etc. are public)
+from pneumolab.models.files import (  # noqa: F401 (re-exported: models.resolve etc. are public)
     CARD_FILE,
     HISTORY_FILE,
     MODEL_ENV,

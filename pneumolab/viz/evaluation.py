@@ -3,7 +3,7 @@
 ROC and PR curves (several models on one axes, the chosen operating point
 marked), a confusion matrix in plain words, a threshold sweep and a reliability
 diagram. Each function draws on ``ax`` when given one, else on a new figure, and
-returns the figure, ready for :func:`pneumolab.figures.save_figure`. Curves
+returns the figure, ready for :func:`pneumolab.viz.figures.save_figure`. Curves
 accept one model's probabilities, or a dict ``{name: probabilities}`` to compare
 models, and ``threshold`` as one number or a dict ``{name: threshold}``.
 
@@ -28,9 +28,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 from numpy.typing import ArrayLike
 
-from pneumolab import evaluate
-from pneumolab.data import LABELS
-from pneumolab.figures import LivePanel
+from pneumolab.data.manifest import LABELS
+from pneumolab.metrics import evaluate
+from pneumolab.viz.figures import LivePanel
 
 #: Each outcome at a threshold: (truly pneumonia, called pneumonia), and its name in plain words.
 OUTCOMES = {
@@ -170,12 +170,12 @@ def plot_errors(scored: pd.DataFrame, threshold: float, kind: str = "false alarm
                 seed: int = 0) -> Figure:
     """A gallery of ``n`` images of one kind of error, each with its P(pneumonia).
 
-    ``scored`` is a frame from :func:`pneumolab.scoring.predict_split` (paths,
+    ``scored`` is a frame from :func:`pneumolab.inference.scoring.predict_split` (paths,
     labels and a ``probability`` column). ``kind`` is ``"false alarm"`` (normal
     images called pneumonia) or ``"missed pneumonia"``. Each title gives the
     probability and its rank among all scored images (1 = the highest).
     """
-    from pneumolab.eda import read_gray
+    from pneumolab.data.eda import read_gray
 
     errors_named = {words: name for name, (truth, call, words) in OUTCOMES.items() if truth != call}
     if kind not in errors_named:
@@ -228,7 +228,7 @@ def _panel(y_true: ArrayLike, y_prob: ArrayLike, slider, to_threshold: Callable[
     """Slider, a one-line summary, a picture and a metrics table, redrawn on every move.
 
     HTML and Image widgets, not an Output, so the panel also updates outside a
-    live kernel (Voila, tests). A :class:`~pneumolab.figures.LivePanel`: in a
+    live kernel (Voila, tests). A :class:`~pneumolab.viz.figures.LivePanel`: in a
     notebook, the picture at the starting threshold stays under it.
     """
     import ipywidgets as widgets
