@@ -7,9 +7,8 @@ returns the figure, ready for :func:`pneumolab.viz.figures.save_figure`. Curves
 accept one model's probabilities, or a dict ``{name: probabilities}`` to compare
 models, and ``threshold`` as one number or a dict ``{name: threshold}``.
 
-:func:`outcomes` names each scored image's outcome at a threshold (true
-positive ... true negative), for the error gallery :func:`plot_errors` and the
-explainability galleries.
+The error gallery :func:`plot_errors` picks its images by
+:func:`pneumolab.metrics.outcomes.outcomes`.
 """
 
 from __future__ import annotations
@@ -30,15 +29,8 @@ from numpy.typing import ArrayLike
 
 from pneumolab.data.manifest import LABELS
 from pneumolab.metrics import evaluate
+from pneumolab.metrics.outcomes import OUTCOMES, outcomes
 from pneumolab.viz.figures import LivePanel
-
-#: Each outcome at a threshold: (truly pneumonia, called pneumonia), and its name in plain words.
-OUTCOMES = {
-    "true positive": (True, True, "caught pneumonia"),
-    "false negative": (True, False, "missed pneumonia"),
-    "false positive": (False, True, "false alarm"),
-    "true negative": (False, False, "correct normal"),
-}
 
 #: Thresholds labelled on the sweep's logit axis (those inside the probabilities' range).
 LOGIT_TICKS = (1e-4, 1e-3, 0.01, 0.1, 0.5, 0.9, 0.99, 0.999, 0.9999)
@@ -154,16 +146,6 @@ def plot_reliability(
            xlim=(0, 1), ylim=(0, 1), aspect="equal", title="Reliability diagram")
     ax.legend(loc="upper left")
     return ax.figure
-
-
-def outcomes(scored: pd.DataFrame, threshold: float) -> pd.Series:
-    """The outcome (a key of :data:`OUTCOMES`) of each row of a yes/no model's scores at ``threshold``."""
-    if "probability" not in scored:
-        raise ValueError("Outcomes need a yes/no model's scores: a frame with a 'probability' column.")
-    sick, called = scored["label"] == "PNEUMONIA", scored["probability"] >= threshold
-    names = {(truth, call): name for name, (truth, call, _) in OUTCOMES.items()}
-    return pd.Series([names[pair] for pair in zip(sick, called, strict=True)], index=scored.index,
-                     name="outcome")
 
 
 def plot_errors(scored: pd.DataFrame, threshold: float, kind: str = "false alarm", n: int = 8,

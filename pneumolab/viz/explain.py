@@ -27,8 +27,8 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from pneumolab.explain import gradcam as explain
+from pneumolab.metrics.outcomes import OUTCOMES, outcomes
 from pneumolab.preprocess.pipeline import make_dataset
-from pneumolab.viz.evaluation import OUTCOMES, outcomes
 
 #: Colour map of every overlay (the same as :func:`pneumolab.explain.gradcam.overlay`'s default).
 MAP_COLORS = "jet"
