@@ -17,7 +17,7 @@ import pandas as pd
 from pneumolab.data import manifest as data
 from pneumolab.metrics import evaluate, multiclass
 from pneumolab.models import cnn as models
-from pneumolab.preprocess.pipeline import Skipped, make_dataset
+from pneumolab.preprocess.pipeline import Skipped, dataset_for
 
 #: Unreadable files named in an error before "... and N more".
 _NAMED = 10
@@ -67,10 +67,8 @@ def score_split(
         raise ValueError(f"This data set gives a validation split of {len(rows)} images, the model card "
                          f"{recorded}: it is not the data the model was trained on, so 'val' could hold "
                          "training images.")
-    spec = card["input"]
     skipped = Skipped()
-    dataset = make_dataset(rows, task=card["task"], image_size=spec["image_size"],
-                           channels=spec["channels"], fit=spec["fit"], skipped=skipped)
+    dataset = dataset_for(card, rows, skipped=skipped)
     outputs, _ = models.predict_dataset(model, dataset, f"scoring {split}")
     if skipped.reasons:  # broken or deleted since the manifest was built
         if not skip_bad:

@@ -117,6 +117,15 @@ def make_dataset(
     return dataset.prefetch(AUTOTUNE)
 
 
+def dataset_for(card: dict, rows: pd.DataFrame, **options) -> tf.data.Dataset:
+    """Batches of ``(images, labels)`` from ``rows`` prepared exactly as the model of ``card`` takes
+    them: its task, image size, channels and fit. The one way from a model card to its input pipeline
+    (scoring, explanation and prediction all use it); ``options`` go to :func:`make_dataset`."""
+    spec = card["input"]
+    return make_dataset(rows, task=card["task"], image_size=spec["image_size"], channels=spec["channels"],
+                        fit=spec.get("fit", "squash"), **options)
+
+
 def _was_read(image: tf.Tensor, label: tf.Tensor, ok: tf.Tensor) -> tf.Tensor:
     return ok
 

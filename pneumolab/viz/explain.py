@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 
 from pneumolab.explain import gradcam as explain
 from pneumolab.metrics.outcomes import OUTCOMES, outcomes
-from pneumolab.preprocess.pipeline import make_dataset
+from pneumolab.preprocess.pipeline import dataset_for
 
 #: Colour map of every overlay (the same as :func:`pneumolab.explain.gradcam.overlay`'s default).
 MAP_COLORS = "jet"
@@ -40,9 +40,7 @@ def model_inputs(rows: pd.DataFrame, card: dict) -> np.ndarray:
     ``(N, size, size, channels)``, read by the same pipeline, with the size,
     channels and fit of the model card.
     """
-    spec = card["input"]
-    dataset = make_dataset(rows, task=card["task"], image_size=spec["image_size"],
-                           channels=spec["channels"], fit=spec["fit"])
+    dataset = dataset_for(card, rows)
     images = np.concatenate([batch.numpy() for batch, _ in dataset])
     if len(images) != len(rows):
         raise ValueError(f"{len(rows) - len(images)} of the {len(rows)} images could not be read.")
