@@ -2,7 +2,7 @@
 
     python benchmarks/cause.py [--data DIR] [--out runs/benchmark/cause] [--reuse DIR]
 
-Trains as ``pneumolab train --model transfer --task cause`` does, or with
+Trains as ``pneumolab train --arch transfer --task cause`` does, or with
 ``--reuse`` reads a model folder already trained that way (e.g. ``runs/cause``
 from notebook 07), so nothing is trained twice. Prints per-class recall,
 precision and one-vs-rest ROC AUC with bootstrap intervals, then the
@@ -17,11 +17,12 @@ from pathlib import Path
 
 from _report import report
 
+from pneumolab import metrics, models
 from pneumolab.data import manifest as data
 from pneumolab.inference.scoring import predict_split
-from pneumolab.metrics import evaluate, multiclass
-from pneumolab.models import cnn as models
-from pneumolab.training.train import TrainConfig, train
+from pneumolab.metrics import multiclass
+from pneumolab.training.config import TrainConfig
+from pneumolab.training.run import train
 
 #: Kermany et al. (2018), their binary bacterial-vs-viral model on pneumonia images.
 KERMANY_2018 = dict(accuracy=0.907, sensitivity=0.886, specificity=0.909, roc_auc=0.940)
@@ -42,7 +43,7 @@ def main() -> None:
     if args.reuse:
         model, card = models.load(models.resolve(args.reuse))
     else:
-        result = train(TrainConfig.for_model("transfer", task="cause"), args.data, Path(args.out))
+        result = train(TrainConfig(arch="transfer", task="cause"), args.data, Path(args.out))
         model, card = result.model, result.card
     if card["task"] != "cause":
         parser.error(f"{args.reuse} holds a {card['task']!r} model, not a 'cause' one.")
@@ -55,15 +56,15 @@ def main() -> None:
     val = predict_split(model, card, "val", args.data)
     question = dict(classes=classes, positive="virus", negative="bacteria")
     y_val, s_val = multiclass.pair_scores(data.targets(val, "cause"), probabilities(val, card), **question)
-    threshold = evaluate.choose_threshold(y_val, s_val, "youden").threshold
-    pair = evaluate.report(*multiclass.pair_scores(y_test, probabilities(test, card), **question), threshold)
+    threshold = metrics.choose_threshold(y_val, s_val, "youden").threshold
+    pair = metrics.report(*multiclass.pair_scores(y_test, probabilities(test, card), **question), threshold)
 
     rows = [_row(f"{name} vs the rest", scores, scores["support"], three["ci"]["per_class"][name]["roc_auc"])
             for name, scores in three["per_class"].items()]
     rows.append(_row("virus vs bacteria", pair, pair["n"], pair["ci"]["roc_auc"]))
     print(f"{card['name']}, quick subset: {card['data']['quick_subset']}; test accuracy "
-          f"{three['accuracy']:.3f} {evaluate.interval_text(three['ci']['accuracy'])}, macro ROC AUC "
-          f"{three['macro_roc_auc']:.3f} {evaluate.interval_text(three['ci']['macro_roc_auc'])}")
+          f"{three['accuracy']:.3f} {metrics.interval_text(three['ci']['accuracy'])}, macro ROC AUC "
+          f"{three['macro_roc_auc']:.3f} {metrics.interval_text(three['ci']['macro_roc_auc'])}")
     print(f"virus vs bacteria at threshold {threshold:.3f} (chosen on validation): accuracy "
           f"{pair['accuracy']:.3f}, sensitivity {pair['recall']:.3f}, specificity {pair['specificity']:.3f}; "
           f"Kermany et al. 2018: {KERMANY_2018}")

@@ -10,13 +10,12 @@ import pytest
 from keras import initializers, layers
 
 from pneumolab import exercises as check
+from pneumolab import metrics, models, training
 from pneumolab.data import manifest as data
 from pneumolab.exercises import _core
 from pneumolab.explain import gradcam as explain
-from pneumolab.metrics import evaluate, multiclass
-from pneumolab.models import cnn as models
+from pneumolab.metrics import multiclass
 from pneumolab.preprocess import transforms as preprocess
-from pneumolab.training import train
 
 
 def assert_hint(feedback: check.Feedback, *words: str) -> None:
@@ -274,7 +273,7 @@ def test_preprocessing_chain():
 
 def test_class_weights():
     labels = np.r_[np.zeros(40, int), np.ones(90, int)]
-    reference = train.class_weights(labels)
+    reference = training.class_weights(labels)
     assert check.class_weights(reference, labels)
     assert check.class_weights({k: round(v, 2) for k, v in reference.items()}, labels)
     assert check.class_weights({np.int64(k): v for k, v in reference.items()}, labels)
@@ -385,7 +384,7 @@ def test_frozen_transfer_model(backbone):
 
 def test_confusion_counts(scores):
     y, p = scores
-    (tn, fp), (fn, tp) = evaluate.metrics_at(y, p, 0.5)["confusion_matrix"]
+    (tn, fp), (fn, tp) = metrics.metrics_at(y, p, 0.5)["confusion_matrix"]
     assert len({tn, fp, fn, tp}) == 4
     assert check.confusion_counts({"TN": tn, "FP": fp, "FN": fn, "TP": tp}, y, p, 0.5)
     assert check.confusion_counts({"tn": float(tn), "fp": fp, "fn": fn, "tp": tp}, y, p, 0.5)
@@ -423,7 +422,7 @@ def test_a_swap_of_the_rates_is_caught_when_they_are_equal_on_the_data():
     """Quick mode's validation set often has recall == specificity: the stand-in matrix still tells."""
     y = np.repeat([0, 0, 1, 1], [17, 3, 3, 17])
     p = np.repeat([0.1, 0.9, 0.1, 0.9], [17, 3, 3, 17])
-    found = evaluate.metrics_at(y, p, 0.5)
+    found = metrics.metrics_at(y, p, 0.5)
     assert found["recall"] == found["specificity"]
     swapped = lambda c: {"recall": rates(c)["specificity"], "specificity": rates(c)["recall"]}  # noqa: E731
     assert_hint(check.recall_specificity(swapped, y, p, 0.5), "swapped", "second matrix")
@@ -432,7 +431,7 @@ def test_a_swap_of_the_rates_is_caught_when_they_are_equal_on_the_data():
 
 def test_threshold_for_recall(scores):
     y, p = scores
-    choice = evaluate.choose_threshold(y, p, "recall", target=0.95)
+    choice = metrics.choose_threshold(y, p, "recall", target=0.95)
     assert check.threshold_for_recall(choice.threshold, y, p, target=0.95)
     assert check.threshold_for_recall(choice, y, p, target=0.95)
     below = p[p < choice.threshold].max()  # any threshold between the same two probabilities is as good
@@ -548,11 +547,11 @@ def test_pair_threshold():
     y, probs = three_classes()
     y_pair, s_pair = multiclass.pair_scores(y, probs, data.TASKS["cause"], positive="virus",
                                             negative="bacteria")
-    best = evaluate.choose_threshold(y_pair, s_pair, "youden")
+    best = metrics.choose_threshold(y_pair, s_pair, "youden")
     assert check.pair_threshold(best.threshold, y, probs)
     assert check.pair_threshold(best, y, probs)
-    raw = evaluate.choose_threshold(y_pair, probs[np.isin(y, (1, 2)), 2], "youden").threshold
-    assert not np.array_equal(evaluate.metrics_at(y_pair, s_pair, raw)["confusion_matrix"],
+    raw = metrics.choose_threshold(y_pair, probs[np.isin(y, (1, 2)), 2], "youden").threshold
+    assert not np.array_equal(metrics.metrics_at(y_pair, s_pair, raw)["confusion_matrix"],
                               best.metrics["confusion_matrix"])
     assert_hint(check.pair_threshold(raw, y, probs), "p_virus alone")
     assert_hint(check.pair_threshold(0.99, y, probs), "does better")

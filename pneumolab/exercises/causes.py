@@ -14,7 +14,9 @@ import numpy as np
 
 from pneumolab.data import manifest as data
 from pneumolab.exercises._core import _checker, _describe, _entries, _Hint, _matches, _number
-from pneumolab.metrics import evaluate, multiclass
+from pneumolab.metrics import multiclass
+from pneumolab.metrics.binary import metrics_at
+from pneumolab.metrics.thresholds import choose_threshold
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -89,25 +91,25 @@ def pair_threshold(answer: float, y_val: ArrayLike, probs_val: ArrayLike) -> str
     """The viral-vs-bacterial threshold with the highest Youden's J on validation pneumonias.
 
     Scores are ``multiclass.pair_scores(..., positive="virus", negative="bacteria")``; any threshold with
-    the same confusion matrix as ``evaluate.choose_threshold(..., "youden")``'s is right.
+    the same confusion matrix as ``metrics.choose_threshold(..., "youden")``'s is right.
     """
     value = _number(getattr(answer, "threshold", answer), "The threshold")
     if not 0 <= value <= 1:
         raise _Hint(f"{value:g} cannot cut probabilities: a threshold lies between 0 and 1.")
     y_pair, s_pair = multiclass.pair_scores(y_val, probs_val, CLASSES, positive="virus", negative="bacteria")
-    best = evaluate.choose_threshold(y_pair, s_pair, "youden")
-    found = evaluate.metrics_at(y_pair, s_pair, value)
+    best = choose_threshold(y_pair, s_pair, "youden")
+    found = metrics_at(y_pair, s_pair, value)
     j = found["recall"] + found["specificity"] - 1
     if np.array_equal(found["confusion_matrix"], best.metrics["confusion_matrix"]):
         return (f"at {value:.3g}, {found['recall']:.0%} of viral and {found['specificity']:.0%} of bacterial "
                 f"validation pneumonias are called right (Youden's J {j:.2f}, the highest).")
     pneumonias = np.isin(np.asarray(y_val), (1, 2))
     raw_virus = np.asarray(probs_val, float)[pneumonias, 2]
-    own = evaluate.choose_threshold(y_pair, raw_virus, "youden").threshold
+    own = choose_threshold(y_pair, raw_virus, "youden").threshold
     if np.isclose(value, own):
         raise _Hint("That threshold cuts p_virus alone. Among pneumonias, score each image by "
                     "p_virus / (p_virus + p_bacteria) (multiclass.pair_scores), then choose.")
     default = " 0.5 is only a default, not a choice." if value == 0.5 else ""
     best_j = best.metrics["recall"] + best.metrics["specificity"] - 1
     raise _Hint(f"At {value:.3g} sensitivity + specificity - 1 is {j:.2f} on validation; another threshold "
-                f"does better (up to {best_j:.2f}).{default} Try evaluate.choose_threshold(..., 'youden').")
+                f"does better (up to {best_j:.2f}).{default} Try metrics.choose_threshold(..., 'youden').")

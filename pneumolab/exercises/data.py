@@ -7,7 +7,7 @@ import pandas as pd
 
 from pneumolab.data import manifest as data
 from pneumolab.exercises._core import _checker, _count, _describe, _Hint, _matches, _number
-from pneumolab.metrics import evaluate
+from pneumolab.metrics.binary import metrics_at
 
 
 def _split_frame(answer: object, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -30,7 +30,7 @@ def majority_baseline(answer: float, manifest: pd.DataFrame, split: str = "test"
 
     def accuracy(on: str) -> float:
         y = data.targets(rows.loc[rows["split"] == on])
-        return evaluate.metrics_at(y, np.ones(len(y)), 0.5)["accuracy"]
+        return metrics_at(y, np.ones(len(y)), 0.5)["accuracy"]
 
     reference = accuracy(split)
     if _matches(value, reference):

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pneumolab.exercises._core import _checker, _count, _entries, _function, _Hint, _matches, _number, _run
-from pneumolab.metrics import evaluate
+from pneumolab.metrics.binary import metrics_at
+from pneumolab.metrics.thresholds import choose_threshold
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -23,7 +24,7 @@ _CELLS = ("TN", "FP", "FN", "TP")
 @_checker("confusion matrix", "a dict {'TN': ..., 'FP': ..., 'FN': ..., 'TP': ...}")
 def confusion_counts(answer: dict[str, int], y_true: ArrayLike, y_prob: ArrayLike, threshold: float) -> str:
     """The four cells of the confusion matrix at ``threshold``, read by the student."""
-    reference = dict(zip(_CELLS, evaluate.metrics_at(y_true, y_prob, threshold)["confusion_matrix"].ravel(),
+    reference = dict(zip(_CELLS, metrics_at(y_true, y_prob, threshold)["confusion_matrix"].ravel(),
                          strict=True))
     given = _entries(answer, _CELLS, "the four counts", read=_count)
     if given == reference:
@@ -63,7 +64,7 @@ def _as_scores(counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
 
 def _check_rates(rates: Rates, counts: dict[str, int], where: str) -> None:
     """Hints unless ``rates(counts)`` gives this matrix's recall and specificity."""
-    found = evaluate.metrics_at(*_as_scores(counts), 0.5)
+    found = metrics_at(*_as_scores(counts), 0.5)
     answer = _run(rates, dict(counts), on=f"{where} {counts}")
     recall, specificity = _entries(answer, ("recall", "specificity"), "the two rates").values()
     if _matches(recall, found["recall"]) and _matches(specificity, found["specificity"]):
@@ -100,7 +101,7 @@ def recall_specificity(
     :data:`STAND_IN_COUNTS`, where every rate differs from the others: a swap is always caught.
     """
     _function(rates)  # a hint before any counting when it is not a function
-    found = evaluate.metrics_at(y_true, y_prob, threshold)
+    found = metrics_at(y_true, y_prob, threshold)
     own = dict(zip(_CELLS, map(int, found["confusion_matrix"].ravel()), strict=True))
     _check_rates(rates, own, "your validation counts")
     _check_rates(rates, STAND_IN_COUNTS, "a second matrix")
@@ -110,12 +111,12 @@ def recall_specificity(
 
 @_checker("threshold for a target recall", "a threshold between 0 and 1")
 def threshold_for_recall(answer: float, y_true: ArrayLike, y_prob: ArrayLike, target: float = 0.95) -> str:
-    """The highest threshold with recall >= ``target`` on (validation) data: ``evaluate.choose_threshold``."""
+    """The highest threshold with recall >= ``target`` on (validation) data: ``metrics.choose_threshold``."""
     value = _number(getattr(answer, "threshold", answer), "The threshold")
     if not 0 <= value <= 1:
         raise _Hint(f"{value:g} cannot cut probabilities: a threshold lies between 0 and 1.")
-    reference = evaluate.choose_threshold(y_true, y_prob, "recall", target=target)
-    found = evaluate.metrics_at(y_true, y_prob, value)
+    reference = choose_threshold(y_true, y_prob, "recall", target=target)
+    found = metrics_at(y_true, y_prob, value)
     fp = int(found["confusion_matrix"][0, 1])
     if np.array_equal(found["confusion_matrix"], reference.metrics["confusion_matrix"]):
         return (f"at {value:.3g} the model catches {found['recall']:.1%} of pneumonia (target {target:.0%}) "

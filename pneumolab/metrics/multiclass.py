@@ -5,10 +5,10 @@ one probability per class and predicts the most probable. :func:`multiclass_repo
 judges it with per-class recall, precision, F1 and one-vs-rest ROC AUC, plus
 bootstrap intervals; :func:`multiclass_table` shows the per-class part as a
 table; :func:`pair_scores` turns two of the classes into a yes/no question
-("viral or bacterial?") that :mod:`pneumolab.metrics.evaluate` then judges like any
-pneumonia detector.
+("viral or bacterial?") that :mod:`pneumolab.metrics.thresholds` and
+:mod:`pneumolab.metrics.report` then judge like any pneumonia detector.
 
-The one-vs-rest ROC AUC reuses the exact ranking core of :mod:`pneumolab.metrics.evaluate`,
+The one-vs-rest ROC AUC reuses the exact ranking core of :mod:`pneumolab.metrics.binary`,
 so a class's AUC here equals the binary AUC of "this class or not", ties counting
 one half, and the same conventions hold: a ratio with nothing to count is 0.0,
 an AUC of a class absent from the labels is None.
@@ -24,14 +24,8 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from pneumolab import config
-from pneumolab.metrics.evaluate import (
-    fbeta_from_counts,
-    grouped_counts,
-    interval_text,
-    json_ready,
-    ranking_scores,
-    safe_ratio,
-)
+from pneumolab.metrics.binary import fbeta_from_counts, grouped_counts, ranking_scores, safe_ratio
+from pneumolab.metrics.report import interval_text, json_ready
 
 
 def multiclass_report(
@@ -121,7 +115,7 @@ def pair_scores(
     when the model gives both 0). Among pneumonia images, ``positive="virus",
     negative="bacteria"`` asks "viral or bacterial?", comparable to a model
     trained on that question alone; the scores feed
-    :func:`pneumolab.metrics.evaluate.choose_threshold` and :func:`pneumolab.metrics.evaluate.report`
+    :func:`pneumolab.metrics.thresholds.choose_threshold` and :func:`pneumolab.metrics.report.report`
     like any probability.
     """
     y, probs = np.asarray(y_true), np.asarray(y_prob, dtype=float)

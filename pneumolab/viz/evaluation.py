@@ -28,8 +28,11 @@ from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 from numpy.typing import ArrayLike
 
 from pneumolab.data.manifest import LABELS
-from pneumolab.metrics import evaluate
+from pneumolab.metrics.binary import UndefinedMetricWarning, metrics_at
+from pneumolab.metrics.calibration import brier_score, reliability_curve
 from pneumolab.metrics.outcomes import OUTCOMES, outcomes
+from pneumolab.metrics.report import metrics_table
+from pneumolab.metrics.thresholds import choose_threshold, threshold_sweep
 from pneumolab.viz.figures import LivePanel
 
 #: Thresholds labelled on the sweep's logit axis (those inside the probabilities' range).
@@ -51,7 +54,7 @@ def plot_roc(
     if not _has(ax, "chance"):
         ax.plot([0, 1], [0, 1], ls=":", color="grey", label="chance", gid="chance")
     for name, probs, chosen in _models(y_prob, threshold, label):
-        sweep = evaluate.threshold_sweep(y_true, probs)
+        sweep = threshold_sweep(y_true, probs)
         at = _quiet_metrics(y_true, probs, chosen)
         (line,) = ax.plot(np.r_[1 - sweep["specificity"], 0], np.r_[sweep["recall"], 0],
                           label=f"{name} (AUC {at['roc_auc']:.3f})")
@@ -73,7 +76,7 @@ def plot_pr(
         prevalence = float(np.mean(y_true))
         ax.axhline(prevalence, ls=":", color="grey", label=f"no skill ({prevalence:.2f})", gid="baseline")
     for name, probs, chosen in _models(y_prob, threshold, label):
-        sweep = evaluate.threshold_sweep(y_true, probs).iloc[::-1]
+        sweep = threshold_sweep(y_true, probs).iloc[::-1]
         sweep = sweep[sweep["tp"] + sweep["fp"] > 0]
         at = _quiet_metrics(y_true, probs, chosen)
         (line,) = ax.plot(np.r_[0, sweep["recall"]], np.r_[sweep["precision"].iloc[0], sweep["precision"]],
@@ -90,7 +93,7 @@ def plot_confusion(
     y_true: ArrayLike, y_prob: ArrayLike, threshold: float, *, ax: Axes | None = None
 ) -> Figure:
     """Confusion matrix at a threshold, each cell with its count, its share of the true class and its name."""
-    return _draw_confusion(_axes(ax, figsize=(4.5, 4)), evaluate.metrics_at(y_true, y_prob, threshold))
+    return _draw_confusion(_axes(ax, figsize=(4.5, 4)), metrics_at(y_true, y_prob, threshold))
 
 
 def plot_threshold_sweep(
@@ -98,7 +101,7 @@ def plot_threshold_sweep(
 ) -> Figure:
     """Precision, recall and specificity as the threshold moves: what is bought with what."""
     ax = _axes(ax, figsize=(7.5, 4))
-    sweep = evaluate.threshold_sweep(y_true, y_prob)
+    sweep = threshold_sweep(y_true, y_prob)
     flagged = sweep["tp"] + sweep["fp"] > 0
     for name in ("recall", "specificity", "precision"):
         values = sweep[name].where(flagged) if name == "precision" else sweep[name]
@@ -139,8 +142,8 @@ def plot_reliability(
     if not _has(ax, "perfect"):
         ax.plot([0, 1], [0, 1], ls=":", color="grey", label="perfectly calibrated", gid="perfect")
     for name, probs, _ in _models(y_prob, None, label):
-        curve = evaluate.reliability_curve(y_true, probs, n_bins=n_bins, strategy=strategy)
-        brier = evaluate.brier_score(y_true, probs)
+        curve = reliability_curve(y_true, probs, n_bins=n_bins, strategy=strategy)
+        brier = brier_score(y_true, probs)
         ax.plot(curve["mean_prob"], curve["frac_positive"], marker="o", label=f"{name} (Brier {brier:.3f})")
     ax.set(xlabel="mean predicted probability", ylabel="observed share of pneumonia",
            xlim=(0, 1), ylim=(0, 1), aspect="equal", title="Reliability diagram")
@@ -200,7 +203,7 @@ def cost_explorer(y_true: ArrayLike, y_prob: ArrayLike, cost_miss: float = 5.0, 
                                     description="miss cost", readout_format=".1f", continuous_update=False)
 
     def cheapest(cost: float) -> float:
-        choice = evaluate.choose_threshold(y_true, y_prob, "cost", cost_miss=cost, prevalence=prevalence)
+        choice = choose_threshold(y_true, y_prob, "cost", cost_miss=cost, prevalence=prevalence)
         return choice.threshold
 
     return _panel(y_true, y_prob, slider, cheapest)
@@ -219,11 +222,11 @@ def _panel(y_true: ArrayLike, y_prob: ArrayLike, slider, to_threshold: Callable[
 
     def update(_change: object = None) -> None:
         threshold = to_threshold(slider.value)
-        metrics = evaluate.metrics_at(y_true, y_prob, threshold)
+        metrics = metrics_at(y_true, y_prob, threshold)
         (tn, fp), (fn, tp) = metrics["confusion_matrix"]
         summary.value = (f"<b>threshold {threshold:.3f}</b>: {tp} of {tp + fn} pneumonia caught, "
                          f"{fn} missed; {fp} false alarms among {tn + fp} normal images")
-        table.value = evaluate.metrics_table(metrics).to_html(index=False, float_format="{:.3f}".format)
+        table.value = metrics_table(metrics).to_html(index=False, float_format="{:.3f}".format)
         picture.value = _panel_png(y_true, y_prob, metrics)
 
     slider.observe(update, names="value")
@@ -258,8 +261,8 @@ def _draw_confusion(ax: Axes, metrics: dict) -> Figure:
 def _quiet_metrics(y_true: ArrayLike, y_prob: ArrayLike, threshold: float | None) -> dict:
     """metrics_at (at 0.5 when none is chosen), silent: a NaN AUC in a legend says enough."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", evaluate.UndefinedMetricWarning)
-        return evaluate.metrics_at(y_true, y_prob, 0.5 if threshold is None else threshold)
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        return metrics_at(y_true, y_prob, 0.5 if threshold is None else threshold)
 
 
 def _models(y_prob: Probabilities, threshold: Thresholds, label: str | None) -> list[tuple]:
