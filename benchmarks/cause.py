@@ -2,7 +2,7 @@
 
     python benchmarks/cause.py [--data DIR] [--out runs/benchmark/cause] [--reuse DIR]
 
-Trains as ``pneumolab train --arch transfer --task cause`` does, or with
+Trains as ``pneumolab train --model transfer --task cause`` does, or with
 ``--reuse`` reads a model folder already trained that way (e.g. ``runs/cause``
 from notebook 07), so nothing is trained twice. Prints per-class recall,
 precision and one-vs-rest ROC AUC with bootstrap intervals, then the
@@ -17,12 +17,12 @@ from pathlib import Path
 
 from _report import report
 
-from pneumolab import metrics, models
+from pneumolab import metrics
 from pneumolab.data import manifest as data
 from pneumolab.inference.scoring import predict_split
 from pneumolab.metrics import multiclass
-from pneumolab.training.config import TrainConfig
-from pneumolab.training.run import train
+from pneumolab.models import cnn as models
+from pneumolab.training.train import TrainConfig, train
 
 #: Kermany et al. (2018), their binary bacterial-vs-viral model on pneumonia images.
 KERMANY_2018 = dict(accuracy=0.907, sensitivity=0.886, specificity=0.909, roc_auc=0.940)
@@ -43,7 +43,7 @@ def main() -> None:
     if args.reuse:
         model, card = models.load(models.resolve(args.reuse))
     else:
-        result = train(TrainConfig(arch="transfer", task="cause"), args.data, Path(args.out))
+        result = train(TrainConfig.for_model("transfer", task="cause"), args.data, Path(args.out))
         model, card = result.model, result.card
     if card["task"] != "cause":
         parser.error(f"{args.reuse} holds a {card['task']!r} model, not a 'cause' one.")

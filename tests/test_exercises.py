@@ -10,12 +10,14 @@ import pytest
 from keras import initializers, layers
 
 from pneumolab import exercises as check
-from pneumolab import metrics, models, training
+from pneumolab import metrics
 from pneumolab.data import manifest as data
 from pneumolab.exercises import _core
 from pneumolab.explain import gradcam as explain
 from pneumolab.metrics import multiclass
+from pneumolab.models import cnn as models
 from pneumolab.preprocess import transforms as preprocess
+from pneumolab.training import train
 
 
 def assert_hint(feedback: check.Feedback, *words: str) -> None:
@@ -273,7 +275,7 @@ def test_preprocessing_chain():
 
 def test_class_weights():
     labels = np.r_[np.zeros(40, int), np.ones(90, int)]
-    reference = training.class_weights(labels)
+    reference = train.class_weights(labels)
     assert check.class_weights(reference, labels)
     assert check.class_weights({k: round(v, 2) for k, v in reference.items()}, labels)
     assert check.class_weights({np.int64(k): v for k, v in reference.items()}, labels)
