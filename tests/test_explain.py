@@ -1,11 +1,18 @@
+import gc
+import weakref
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from matplotlib.figure import Figure
 
-from pneumolab.explain import gradcam as explain
-from pneumolab.training.transfer import to_rgb_input
+from pneumolab import explain
+from pneumolab.explain import gradcam
+from pneumolab.metrics.outcomes import OUTCOMES, outcomes
+from pneumolab.models.transfer import to_rgb_input
+from pneumolab.viz import explain as explain_plots
+from tests.cards import probe_card
 
 layers = keras.layers
 SIZE = 32
@@ -128,7 +135,7 @@ def test_nested_backbone_is_searched_and_its_layers_can_be_named():
     model, images = transfer_like(), noise_images(3, channels=3)
     automatic = explain.grad_cam(model, images)
     check_maps(automatic, (3, SIZE, SIZE))
-    assert [layer.name for layer in explain._target(model, None)] == ["backbone", "top_conv"]
+    assert explain.feature_layer(model)[0] == "backbone/top_conv"
     # the backbone's output is the same tensor as its last layer's, so the maps agree
     np.testing.assert_allclose(explain.grad_cam(model, images, layer="backbone"), automatic, atol=1e-5)
     np.testing.assert_array_equal(explain.grad_cam(model, images), automatic)  # dropout is off
@@ -146,7 +153,7 @@ def test_sequential_backbone_inside_a_sequential_model():
     head = [layers.GlobalMaxPooling2D(), layers.Dense(1)]
     model = keras.Sequential([keras.Input((SIZE, SIZE, 3)), backbone, *head])
     images = noise_images(2, channels=3)
-    assert [layer.name for layer in explain._target(model, None)] == ["features", "inner_conv"]
+    assert explain.feature_layer(model)[0] == "features/inner_conv"
     np.testing.assert_allclose(
         explain.grad_cam(model, images), explain.grad_cam(model, images, layer="features"), atol=1e-5
     )
@@ -272,16 +279,17 @@ def test_map_similarity():
 )
 def test_overlay_is_rgb_uint8_of_the_image_size(image, grey):
     heat = np.linspace(0, 1, 8 * 8, dtype=np.float32).reshape(8, 8)  # resized to the image
-    out = explain.overlay(image, heat)
+    out = explain_plots.overlay(image, heat)
     assert out.shape == (SIZE, SIZE, 3) and out.dtype == np.uint8
     assert out.std() > 10, "the heat map shows"
-    assert (explain.overlay(image, heat, alpha=0.0) == grey).all(), "without colour, the image as it was"
+    unchanged = explain_plots.overlay(image, heat, alpha=0.0)
+    assert (unchanged == grey).all(), "without colour, the image as it was"
 
 
 def test_explanation_figure_builds():
     image = noise_images(1)[0]
     heat = np.random.default_rng(0).random((SIZE, SIZE))
-    figure = explain.explanation_figure(image, heat, title="Grad-CAM", probability=0.93)
+    figure = explain_plots.explanation_figure(image, heat, title="Grad-CAM", probability=0.93)
     assert isinstance(figure, Figure)
     assert len(figure.axes) == 4  # image, heat map, its colour bar, overlay
     assert "0.93" in figure.get_suptitle()
@@ -335,7 +343,7 @@ def test_border_share_by_hand():
         explain.border_share(np.ones(5))
 
 
-# ----------------------------------------------------------------------------- galleries (explain_plots)
+# ------------------------------------------------------------- galleries (explain.gallery, viz.explain)
 
 
 @pytest.fixture(scope="module")
@@ -349,29 +357,24 @@ def tiny_scored(tiny_xrays):
     probability = np.where(sick, 0.9, 0.1)
     probability[np.flatnonzero(sick)[:3]] = 0.2   # three missed pneumonias
     probability[np.flatnonzero(~sick)[:2]] = 0.7  # two false alarms
-    card = dict(name="tiny", task="binary", threshold=0.5,
-                input=dict(image_size=SIZE, channels=1, fit="squash", scale="0-255"))
+    card = probe_card(SIZE, 1, 0.5, name="tiny")
     keras.utils.set_random_seed(9)
     return small_cnn(), card, rows.assign(probability=probability)
 
 
 def test_outcomes_at_the_threshold(tiny_scored):
-    from pneumolab.viz import explain as explain_plots
-
     _, card, scored = tiny_scored
-    counts = explain_plots.outcomes(scored, card["threshold"]).value_counts()
+    counts = outcomes(scored, card.threshold).value_counts()
     expected = {"true positive": 7, "true negative": 8, "false negative": 3, "false positive": 2}
     assert counts.to_dict() == expected
     with pytest.raises(ValueError, match="probability"):
-        explain_plots.outcomes(scored.drop(columns="probability"), 0.5)
+        outcomes(scored.drop(columns="probability"), 0.5)
 
 
 def test_model_inputs_are_what_the_pipeline_feeds(tiny_scored):
     from pneumolab.preprocess.pipeline import make_dataset
-    from pneumolab.viz import explain as explain_plots
-
     _, card, scored = tiny_scored
-    images = explain_plots.model_inputs(scored.head(5), card)
+    images = explain.model_inputs(scored.head(5), card)
     assert images.shape == (5, SIZE, SIZE, 1) and images.dtype == np.float32
     expected = next(iter(make_dataset(scored.head(5), image_size=SIZE)))[0].numpy()
     np.testing.assert_array_equal(images, expected)
@@ -380,37 +383,31 @@ def test_model_inputs_are_what_the_pipeline_feeds(tiny_scored):
 @pytest.mark.parametrize(("kind", "shown"),
                          [("true positive", 4), ("false negative", 3), ("false positive", 2)])
 def test_gallery_builds_for_each_kind(tiny_scored, kind, shown):
-    from pneumolab.viz import explain as explain_plots
-
     model, card, scored = tiny_scored
-    figure = explain_plots.explanation_gallery(model, card, scored, kind, n=4)
+    figure = explain_plots.explanation_gallery(explain.outcome_gallery(model, card, scored, kind, n=4))
     assert len(figure.axes) == 2 * shown + 1  # the images over their overlays, and the colour bar
-    assert explain_plots.OUTCOMES[kind][2] in figure.get_suptitle()
+    assert OUTCOMES[kind][2] in figure.get_suptitle()
     figure.canvas.draw()
 
 
 def test_gallery_of_an_empty_outcome_and_bad_arguments(tiny_scored):
-    from pneumolab.viz import explain as explain_plots
-
     model, card, scored = tiny_scored
     normal = scored.loc[scored["label"] == "NORMAL"]
-    figure = explain_plots.explanation_gallery(model, card, normal, "true positive")
+    figure = explain_plots.explanation_gallery(explain.outcome_gallery(model, card, normal, "true positive"))
     assert "nothing to show" in figure.axes[0].texts[0].get_text()
     with pytest.raises(ValueError, match="kind"):
-        explain_plots.explanation_gallery(model, card, scored, "miss")
+        explain.outcome_gallery(model, card, scored, "miss")
     with pytest.raises(ValueError, match="one map per image"):
         explain_plots.map_grid(noise_images(2), {"a": np.zeros((3, SIZE, SIZE))})
 
 
 def test_border_shares_of_a_scored_split(tiny_scored):
-    from pneumolab.viz import explain as explain_plots
-
     model, card, scored = tiny_scored
-    table = explain_plots.border_shares(model, card, scored, batch_size=7)  # batches that do not divide 20
+    table = explain.border_shares(model, card, scored, batch_size=7)  # batches that do not divide 20
     assert list(table.columns) == ["outcome", "border_share"] and table.index.equals(scored.index)
-    assert (table["outcome"] == explain_plots.outcomes(scored, card["threshold"])).all()
-    images = explain_plots.model_inputs(scored, card)
-    calls = (scored["probability"] >= card["threshold"]).astype(int).tolist()
+    assert (table["outcome"] == outcomes(scored, card.threshold)).all()
+    images = explain.model_inputs(scored, card)
+    calls = (scored["probability"] >= card.threshold).astype(int).tolist()
     expected = explain.border_share(explain.grad_cam(model, images, class_index=calls))
     np.testing.assert_allclose(table["border_share"], expected, atol=1e-6)
 
@@ -435,3 +432,28 @@ def test_a_saved_transfer_model_is_explained_through_the_logits_of_its_sequentia
     head.set_weights([head.get_weights()[0] * 0.01, np.array([60.0], np.float32)])
     assert (loaded.predict(images, verbose=0) == 1.0).all(), "float32 sigmoid saturates: zero gradient"
     check_maps(explain.grad_cam(loaded, images), (3, SIZE, SIZE))
+
+
+# ----------------------------------------------------------------------------- the explainer cache
+
+
+def test_an_explainer_is_reused_for_its_model_and_bounded_in_number():
+    first, second = small_cnn(), small_cnn()
+    assert gradcam.explainer_for(first) is gradcam.explainer_for(first)
+    assert gradcam.explainer_for(second) is not gradcam.explainer_for(first)
+    others = [small_cnn() for _ in range(gradcam._CACHE_SIZE)]
+    for model in others:
+        gradcam.explainer_for(model)
+    assert len(gradcam._CACHE) <= gradcam._CACHE_SIZE
+    assert first not in gradcam._CACHE and others[-1] in gradcam._CACHE, "the least recently used goes first"
+
+
+def test_the_cache_keeps_no_model_alive():
+    model = small_cnn()
+    check_maps(explain.grad_cam(model, noise_images(2)), (2, SIZE, SIZE))  # compiles and caches its explainer
+    assert model in gradcam._CACHE
+    cached, gone = len(gradcam._CACHE), weakref.ref(model)
+    del model
+    gc.collect()
+    assert gone() is None, "a model nobody uses any more is collected, explainer and all"
+    assert len(gradcam._CACHE) < cached, "and its entry with it"

@@ -47,7 +47,7 @@ def _maps() -> dict[str, np.ndarray]:
 @_checker("border share", "a function border_share(heat, margin) returning a fraction")
 def border_share(share: Callable[[np.ndarray, float], float]) -> str:
     """A function giving the share of a 2-D map's heat within ``margin`` of its four edges."""
-    from pneumolab.explain import gradcam as explain
+    from pneumolab.explain import measures
 
     for margin in (0.1, 0.2):
         for name, heat in _maps().items():
@@ -58,18 +58,18 @@ def border_share(share: Callable[[np.ndarray, float], float]) -> str:
                 raise _Hint(f"Your function should return one number; on {name} it returned "
                             f"{_describe(got)}.") from None
             _compare_share(value, heat, margin, name)
-    even = explain.border_share(np.ones((60, 60)))
+    even = measures.border_share(np.ones((60, 60)))
     return f"your band agrees with explain.border_share on any map and margin (an even map: {even:.0%})."
 
 
 def _compare_share(value: float, heat: np.ndarray, margin: float, name: str) -> None:
     """Hints unless ``value`` is the border share of ``heat`` (the map called ``name``) at ``margin``."""
-    from pneumolab.explain import gradcam as explain
+    from pneumolab.explain import measures
 
-    expected = explain.border_share(heat, margin)
+    expected = measures.border_share(heat, margin)
     if _matches(value, expected):
         return
-    if margin != 0.1 and _matches(value, explain.border_share(heat, 0.1)):
+    if margin != 0.1 and _matches(value, measures.border_share(heat, 0.1)):
         raise _Hint(f"Right for margin 0.1, not for margin {margin}: use the `margin` argument rather than "
                     "a fixed band.")
     if _matches(value, 1 - expected):
@@ -129,13 +129,13 @@ def _close(value: float, reference: float) -> bool:
 @_checker("what the marker moves", "a dict {'probability': ..., 'border share': ...} of mean changes")
 def marker_effect(answer: dict[str, float], model: keras.Model, images: np.ndarray) -> str:
     """Mean change, marked minus unmarked, of P(pneumonia) and of the Grad-CAM border share on ``images``."""
-    from pneumolab.explain import gradcam as explain
+    from pneumolab.explain import gradcam, measures
 
     given = _entries(answer, ("probability", "border share"), "the two changes")
     images = np.asarray(images, np.float32)
     marked = plant(images)
     probability = [np.asarray(model(batch, training=False))[:, -1] for batch in (images, marked)]
-    share = [explain.border_share(explain.grad_cam(model, batch)) for batch in (images, marked)]
+    share = [measures.border_share(gradcam.grad_cam(model, batch)) for batch in (images, marked)]
     expected = {"probability": float(np.mean(probability[1] - probability[0])),
                 "border share": float(np.nanmean(share[1] - share[0]))}
     if all(_close(given[key], expected[key]) for key in expected):

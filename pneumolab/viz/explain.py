@@ -1,50 +1,88 @@
-"""Pictures of where a model looks: heat maps side by side, and galleries of right and wrong calls.
+"""Pictures of where a model looks: a map on its image, heat maps side by side, galleries of calls.
 
-The explainability notebook asks three kinds of question. *Do two maps
-agree?* (the trained model against a randomized copy, Grad-CAM against
-occlusion, one model against another): :func:`map_grid` puts them in rows
-under the images. *Where does the model look when it is right, and when it
-is wrong?* :func:`explanation_gallery` takes a scored split (from
-:func:`pneumolab.inference.scoring.predict_split`), picks images of one outcome at the
-model card's threshold, and shows the Grad-CAM map of the call the model
-made. *Does it read the frame rather than the lungs?* :func:`border_shares`
-measures, over a whole split, how much of each map lies near the edges,
-where markers and text are. Maps are drawn on the images exactly as the
-model saw them (:func:`model_inputs`): squashed to a square, gray, at the
-model's resolution.
+The explainability notebook asks two kinds of question of pictures. *What
+does one map show?* :func:`explanation_figure` puts image, heat map and
+:func:`overlay` side by side. *Do two maps agree?* (the trained model
+against a randomized copy, Grad-CAM against occlusion, one model against
+another): :func:`map_grid` puts them in rows under the images, and
+:func:`explanation_gallery` draws the maps of the calls a model made, as
+computed by :func:`pneumolab.explain.gallery.outcome_gallery` or
+:func:`pneumolab.explain.gallery.explain_rows`. Nothing here computes a map
+or reads a file; every figure is a bare ``Figure`` (not pyplot), so a
+long-running panel leaks no figures and Jupyter still shows it inline.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import keras
-import matplotlib.pyplot as plt
+import matplotlib
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from pneumolab.explain import gradcam as explain
 from pneumolab.metrics.outcomes import OUTCOMES, outcomes
-from pneumolab.preprocess.pipeline import dataset_for
+from pneumolab.preprocess import transforms as preprocess
 
-#: Colour map of every overlay (the same as :func:`pneumolab.explain.gradcam.overlay`'s default).
+if TYPE_CHECKING:
+    from pneumolab.explain.gallery import ExplainedCalls
+
+#: Colour map of every overlay (:func:`overlay`'s default).
 MAP_COLORS = "jet"
 
 
-def model_inputs(rows: pd.DataFrame, card: dict) -> np.ndarray:
-    """The images of ``rows`` as the model saw them in training and scoring, on a 0-255 scale.
+def overlay(
+    image: np.ndarray | tf.Tensor, heatmap: np.ndarray, *, alpha: float = 0.4, cmap: str = "jet"
+) -> np.ndarray:
+    """The image in grey with the heat map blended on top, as RGB uint8 ``(H, W, 3)``.
 
-    ``(N, size, size, channels)``, read by the same pipeline, with the size,
-    channels and fit of the model card.
+    ``image`` is gray or RGB, integer or float on the models' 0-255 scale, at
+    any size: the heat map is resized to it, so a map can be laid on the
+    full-resolution original.
     """
-    dataset = dataset_for(card, rows)
-    images = np.concatenate([batch.numpy() for batch, _ in dataset])
-    if len(images) != len(rows):
-        raise ValueError(f"{len(rows) - len(images)} of the {len(rows)} images could not be read.")
-    return images
+    picture = _display_rgb(image)
+    heat = np.asarray(heatmap, np.float32)
+    if heat.shape != picture.shape[:2]:
+        heat = tf.image.resize(heat[..., np.newaxis], picture.shape[:2]).numpy()[..., 0]
+    colored = matplotlib.colormaps[cmap](np.clip(heat, 0, 1))[..., :3]
+    return np.round(255 * ((1 - alpha) * picture + alpha * colored)).astype(np.uint8)
+
+
+def explanation_figure(
+    image: np.ndarray | tf.Tensor,
+    heatmap: np.ndarray,
+    *,
+    title: str | None = None,
+    probability: float | None = None,
+    alpha: float = 0.4,
+    cmap: str = "jet",
+) -> Figure:
+    """Image, heat map and overlay side by side; the title carries the model's probability if given.
+
+    A bare ``Figure`` (not pyplot), so a long-running panel leaks no figures;
+    Jupyter still displays it inline.
+    """
+    figure = Figure(figsize=(10, 3.6), layout="constrained")
+    left, middle, right = figure.subplots(1, 3)
+    left.imshow(_display_rgb(image))
+    left.set_title("image")
+    shown = middle.imshow(heatmap, cmap=cmap, vmin=0, vmax=1)
+    middle.set_title("heat map")
+    figure.colorbar(shown, ax=middle, shrink=0.8)
+    right.imshow(overlay(image, heatmap, alpha=alpha, cmap=cmap))
+    right.set_title("overlay")
+    for axes in (left, middle, right):
+        axes.set_axis_off()
+    heading = [title] if title else []
+    if probability is not None:
+        heading.append(f"p = {probability:.2f}")
+    if heading:
+        figure.suptitle(" · ".join(heading))
+    return figure
 
 
 def map_grid(
@@ -67,12 +105,12 @@ def map_grid(
         raise ValueError(f"Every stack of maps needs one map per image ({count}).")
     captions = captions or {}
     rows = ["image", *maps]
-    figure, axes = plt.subplots(len(rows), count, figsize=(1.8 * count + 0.9, 2.0 * len(rows)),
-                                squeeze=False, layout="constrained")
+    figure = Figure(figsize=(1.8 * count + 0.9, 2.0 * len(rows)), layout="constrained")
+    axes = figure.subplots(len(rows), count, squeeze=False)
     for column, image in enumerate(images):
-        axes[0, column].imshow(explain.overlay(image, np.zeros(image.shape[:2]), alpha=0.0))
+        axes[0, column].imshow(overlay(image, np.zeros(image.shape[:2]), alpha=0.0))
         for row, (name, stack) in enumerate(maps.items(), start=1):
-            axes[row, column].imshow(explain.overlay(image, stack[column], cmap=MAP_COLORS))
+            axes[row, column].imshow(overlay(image, stack[column], cmap=MAP_COLORS))
             if name in captions:
                 axes[row, column].set_xlabel(captions[name][column], fontsize=7)
         if titles is not None:
@@ -98,82 +136,26 @@ def call_captions(scored: pd.DataFrame, threshold: float) -> list[str]:
     return [f"P = {p:.3f}, {words}" for p, words in zip(scored["probability"], named, strict=True)]
 
 
-def explain_rows(
-    model: keras.Model, card: dict, rows: pd.DataFrame, *, heading: str | None = None,
-    layer: str | None = None,
-) -> Figure:
-    """Grad-CAM of the call the model made on each row of a scored frame, under the images.
+def explanation_gallery(explained: ExplainedCalls) -> Figure:
+    """The images of an :class:`~pneumolab.explain.gallery.ExplainedCalls` over their Grad-CAM overlays.
 
-    The call is the model card's threshold applied to the ``probability``
-    column: maps of P(pneumonia) for images called pneumonia, of P(normal)
-    for the others. Columns are titled with the probability and the file.
+    Titled by its heading; an empty pick (an outcome the split does not have)
+    gives a one-line figure saying there is nothing to show.
     """
-    images = model_inputs(rows, card)
-    heat = explain.grad_cam(model, images, class_index=_calls(rows, card).tolist(), layer=layer)
-    titles = [f"p = {row.probability:.3f}\n{row.file.rsplit('.', 1)[0]}" for row in rows.itertuples()]
-    return map_grid(images, {"Grad-CAM": heat}, titles=titles, heading=heading)
-
-
-def explanation_gallery(
-    model: keras.Model,
-    card: dict,
-    scored: pd.DataFrame,
-    kind: str,
-    n: int = 6,
-    *,
-    seed: int = 0,
-    layer: str | None = None,
-) -> Figure:
-    """Grad-CAM of ``n`` randomly picked images of one outcome (``kind``, a key of :data:`OUTCOMES`).
-
-    ``scored`` comes from :func:`pneumolab.inference.scoring.predict_split` for a yes/no
-    model; the threshold is the model card's. Each map explains the call the
-    model made (see :func:`explain_rows`). A random pick, not the most
-    striking cases, so the gallery shows what is typical.
-    """
-    if kind not in OUTCOMES:
-        raise ValueError(f"kind must be one of {sorted(OUTCOMES)}, got {kind!r}.")
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}.")
-    threshold = card["threshold"]
-    matching = scored.loc[outcomes(scored, threshold) == kind]
-    _, called, words = OUTCOMES[kind]
-    heading = f"{card['name']}, {words}: {len(matching)} images at threshold {threshold:.3f}"
-    if matching.empty:
-        figure, ax = plt.subplots(figsize=(5, 1.2))
+    if not len(explained.images):
+        figure = Figure(figsize=(5, 1.2))
+        ax = figure.subplots()
         ax.axis("off")
-        ax.text(0.5, 0.5, f"{heading}: nothing to show", ha="center", va="center")
+        ax.text(0.5, 0.5, explained.heading or "nothing to show", ha="center", va="center")
         return figure
-    picked = matching.sample(min(n, len(matching)), random_state=seed)
-    heading += f" (showing {len(picked)})\nGrad-CAM of the call '{'pneumonia' if called else 'normal'}'"
-    return explain_rows(model, card, picked, heading=heading, layer=layer)
+    return map_grid(explained.images, {"Grad-CAM": explained.maps}, titles=explained.titles,
+                    heading=explained.heading)
 
 
-def border_shares(
-    model: keras.Model,
-    card: dict,
-    scored: pd.DataFrame,
-    *,
-    margin: float = 0.1,
-    layer: str | None = None,
-    batch_size: int = 32,
-) -> pd.DataFrame:
-    """For every row of a scored frame: its outcome and the share of its Grad-CAM map near the edges.
-
-    The maps explain the call the model made, as in the gallery; see
-    :func:`pneumolab.explain.gradcam.border_share` for the share and what an even
-    spread would give. Computed in batches, so a whole test split fits in memory.
-    """
-    shares = []
-    for start in range(0, len(scored), batch_size):
-        rows = scored.iloc[start : start + batch_size]
-        heat = explain.grad_cam(model, model_inputs(rows, card), class_index=_calls(rows, card).tolist(),
-                                layer=layer)
-        shares.append(explain.border_share(heat, margin))
-    return pd.DataFrame(dict(outcome=outcomes(scored, card["threshold"]),
-                             border_share=np.concatenate(shares)), index=scored.index)
-
-
-def _calls(rows: pd.DataFrame, card: dict) -> np.ndarray:
-    """1 where the model called pneumonia at its card's threshold, else 0."""
-    return np.array([OUTCOMES[name][1] for name in outcomes(rows, card["threshold"])], int)
+def _display_rgb(image: np.ndarray | tf.Tensor) -> np.ndarray:
+    """An image as float RGB in [0, 1] for display: integers by their dtype's range, floats as 0-255."""
+    image = np.asarray(image)
+    if image.ndim not in (2, 3):
+        raise ValueError(f"Expected a gray or RGB image, got shape {image.shape}.")
+    rgb = preprocess.with_channels(preprocess.to_working_scale(image), 3).numpy() / 255.0
+    return np.clip(rgb, 0, 1)
