@@ -16,20 +16,14 @@ from PIL import Image, ImageFile
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from pneumolab import cli
+from pneumolab import cli, models
 from pneumolab.inference import predict
 from pneumolab.inference.predict import ImageError, confidence_phrase, load_image, predict_images, read_image
-from pneumolab.models import cnn as models
 from pneumolab.preprocess import transforms as preprocess
+from tests.cards import probe_card
 from tests.conftest import jpeg_bytes, noise, png_bytes
 
-CARD = {
-    "name": "test_cnn",
-    "task": "binary",
-    "classes": ["NORMAL", "PNEUMONIA"],
-    "input": {"image_size": 64, "channels": 1, "fit": "squash", "scale": "0-255"},
-    "threshold": 0.5,
-}
+CARD = probe_card(image_size=64, name="test_cnn")
 
 
 def save_test_model(folder: Path) -> Path:
@@ -267,10 +261,10 @@ def test_impossible_thresholds_are_refused(loaded, threshold):
 
 
 def test_cause_models_score_pneumonia_as_not_normal():
-    card = {"classes": ["normal", "bacteria", "virus"]}
+    card = probe_card(threshold=None, task="cause", classes=("normal", "bacteria", "virus"))
     scores = predict.pneumonia_scores(np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]]), card)
     np.testing.assert_allclose(scores, [0.3, 0.9])
-    assert predict.card_threshold({"threshold": None}) == 0.5
+    assert predict.card_threshold(card) == 0.5
 
 
 @pytest.mark.parametrize(
@@ -328,6 +322,6 @@ def test_cli_without_a_model_says_so_in_one_line(tmp_path, capsys):
 @pytest.mark.parametrize("threshold", [0.0, 1.0])
 def test_thresholds_at_the_ends_chosen_on_validation_still_predict(threshold):
     """choose_threshold may return 0 or 1 (e.g. when most validation scores saturate at 1.0)."""
-    assert predict.card_threshold({"threshold": threshold}) == threshold
+    assert predict.card_threshold(probe_card(threshold=threshold)) == threshold
     for probability in (0.0, 0.5, 1.0):
         assert predict.confidence_phrase(probability, threshold)

@@ -5,9 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from pneumolab import cli
+from pneumolab import cli, models
 from pneumolab.metrics.binary import metrics_at
-from pneumolab.models import cnn as models
 
 CARD = models.load_card(models.REFERENCE_DIR)
 
@@ -19,15 +18,21 @@ def test_reference_ships_inside_the_package_and_is_small(monkeypatch):
 
 
 def test_card_says_how_the_model_came_to_be():
-    assert CARD["command"].startswith("pneumolab train")
-    assert CARD["threshold_rule"]["chosen_on"] == "validation"
-    assert CARD["data"]["split"].startswith("validation carved from train, grouped by patient")
-    assert CARD["data"]["quick_subset"] is False
-    assert CARD["data"]["images"] == {"train": 4173, "val": 1043, "test": 624}
-    for split in ("validation", "test"):
-        assert {"recall", "specificity", "precision", "f1", "roc_auc", "pr_auc"} <= set(CARD[split])
-    assert set(CARD["test"]["ci"]) >= {"recall", "specificity", "roc_auc"}
-    assert {"tensorflow", "keras", "pneumolab"} <= set(CARD["versions"])
+    assert CARD.command.startswith("pneumolab train")
+    assert CARD.threshold_rule.chosen_on == "validation"
+    assert CARD.data.split.startswith("validation carved from train, grouped by patient")
+    assert CARD.data.quick_subset is False
+    assert CARD.data.images == {"train": 4173, "val": 1043, "test": 624}
+    for split in ("val", "test"):
+        assert {"recall", "specificity", "precision", "f1", "roc_auc", "pr_auc"} <= set(CARD.report(split))
+    assert set(CARD.report("test")["ci"]) >= {"recall", "specificity", "roc_auc"}
+    assert {"tensorflow", "keras", "pneumolab"} <= set(CARD.versions)
+
+
+def test_card_is_written_in_the_current_schema():
+    text = (models.REFERENCE_DIR / models.CARD_FILE).read_text()
+    assert json.loads(text)["card_version"] == models.CARD_VERSION
+    assert text == CARD.to_json()
 
 
 def test_predict_on_the_test_images_reproduces_the_card(real_data, capsys):
@@ -37,7 +42,7 @@ def test_predict_on_the_test_images_reproduces_the_card(real_data, capsys):
     answers = json.loads(capsys.readouterr().out)
     truth = np.array(["/PNEUMONIA/" in answer["file"] for answer in answers], dtype=int)
     scores = np.array([answer["probability"] for answer in answers])
-    found = metrics_at(truth, scores, CARD["threshold"])
-    assert np.asarray(found["confusion_matrix"]).tolist() == CARD["test"]["confusion_matrix"]
+    found = metrics_at(truth, scores, CARD.threshold)
+    assert np.asarray(found["confusion_matrix"]).tolist() == CARD.report("test")["confusion_matrix"]
     for metric in ("recall", "specificity", "roc_auc", "pr_auc"):
-        assert found[metric] == pytest.approx(CARD["test"][metric], abs=1e-3), metric
+        assert found[metric] == pytest.approx(CARD.report("test")[metric], abs=1e-3), metric

@@ -1,19 +1,17 @@
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from pneumolab import models
 from pneumolab.inference import scoring
-from pneumolab.models import cnn as models
+from tests.cards import probe_card
 
 
 @pytest.fixture
 def card():
-    return {"name": "probe", "task": "binary", "classes": ["NORMAL", "PNEUMONIA"],
-            "input": {"image_size": 32, "channels": 1, "fit": "squash", "scale": "0-255"},
-            "threshold": 0.5,
-            "data": {"images": {"train": 45, "val": 15, "test": 20}, "split_seed": 1234,
-                     "val_fraction": 0.25, "quick_subset": False}}
+    return probe_card(image_size=32, images={"train": 45, "val": 15, "test": 20})
 
 
 def test_predictions_line_up_with_their_files(tiny_xrays, card):
@@ -22,7 +20,7 @@ def test_predictions_line_up_with_their_files(tiny_xrays, card):
 
 
 def test_val_of_other_data_than_the_cards_is_refused(tiny_xrays, card):
-    card["data"]["images"]["val"] = 999
+    card = replace(card, data=replace(card.data, images=card.data.images | {"val": 999}))
     with pytest.raises(ValueError, match="not the data the model was trained on"):
         scoring.predict_split(models.scratch_cnn(image_size=32), card, "val", tiny_xrays)
 

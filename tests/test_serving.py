@@ -9,11 +9,11 @@ import keras
 import numpy as np
 import pytest
 
-from pneumolab.explain import gradcam as explain
+from pneumolab import explain, models
 from pneumolab.inference import serving
 from pneumolab.inference.predict import load_image, predict_images
-from pneumolab.models import cnn as models
 from pneumolab.preprocess import transforms as preprocess
+from tests.cards import probe_card
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_shipped_export_matches_keras_on_real_images(reference, films):
     """Same input tensor: probabilities within 1e-4 and Grad-CAM maps correlated above 0.99."""
     folder, model, card, lite = reference
     assert serving.find_export(folder) == folder / serving.LITE_FILE  # shipped, made from this model.keras
-    size = card["input"]["image_size"]
+    size = card.input.image_size
     batch = np.stack([preprocess.to_model_input(image, size, 1).numpy() for image in real_films(films)])
     outputs, cams = lite.run(batch)
     expected = model(batch, training=False).numpy()
@@ -85,8 +85,7 @@ def tiny_model(pooled: bool) -> keras.Model:
 
 
 def test_export_returns_maps_only_for_pooled_linear_heads(tmp_path):
-    card = {"task": "binary", "classes": ["NORMAL", "PNEUMONIA"], "threshold": 0.5,
-            "input": {"image_size": 32, "channels": 1, "fit": "squash", "scale": "0-255"}}
+    card = probe_card(image_size=32)
     images = np.random.default_rng(1).uniform(0, 255, (3, 32, 32, 1)).astype(np.float32)
     for pooled in (True, False):
         folder = models.save(tiny_model(pooled), tmp_path / f"pooled-{pooled}", card)

@@ -17,6 +17,7 @@ import numpy as np
 
 from pneumolab.data.reader import ImageError, LoadedImage, load_image, read_image
 from pneumolab.limits import check_threshold
+from pneumolab.models.card import ModelCard
 
 if TYPE_CHECKING:  # TensorFlow is imported by predict_images only: the panel's LiteRT path never needs it
     import keras
@@ -78,15 +79,14 @@ def confidence_phrase(probability: float, threshold: float) -> str:
     return f"very likely {side}"
 
 
-def card_threshold(card: dict) -> float:
+def card_threshold(card: ModelCard) -> float:
     """The threshold the model card chose on validation (0.5 when it has none, e.g. a cause model)."""
-    threshold = card.get("threshold")
-    return 0.5 if threshold is None else check_threshold(threshold)
+    return 0.5 if card.threshold is None else card.threshold
 
 
 def predict_images(
     model: keras.Model,
-    card: dict,
+    card: ModelCard,
     images: Sequence[np.ndarray],
     threshold: float | None = None,
     explain: bool = False,
@@ -94,20 +94,19 @@ def predict_images(
     """Predict decoded images (any size) with a model and its card; ``explain`` adds Grad-CAM maps.
 
     ``threshold`` defaults to the card's. Images are prepared with
-    :func:`pneumolab.preprocess.transforms.to_model_input` and the card's input settings.
+    :func:`pneumolab.preprocess.transforms.to_model_input` and the card's ``input`` (its
+    :class:`~pneumolab.models.card.InputSpec`).
     """
     import tensorflow as tf
 
     from pneumolab.preprocess import transforms as preprocess
 
     threshold = card_threshold(card) if threshold is None else check_threshold(threshold)
-    spec = card["input"]
-    if spec.get("scale", "0-255") != "0-255":
-        raise ValueError(f"Model cards with input scale {spec['scale']!r} are not supported.")
+    spec = card.input
     results: list[Prediction] = []
     for start in range(0, len(images), BATCH_SIZE):
         batch = tf.stack([
-            preprocess.to_model_input(image, spec["image_size"], spec["channels"], spec.get("fit", "squash"))
+            preprocess.to_model_input(image, spec.image_size, spec.channels, spec.fit)
             for image in images[start : start + BATCH_SIZE]
         ])
         scores = pneumonia_scores(model(batch, training=False).numpy(), card)
@@ -119,12 +118,13 @@ def predict_images(
     return results
 
 
-def pneumonia_scores(outputs: np.ndarray, card: dict) -> np.ndarray:
+def pneumonia_scores(outputs: np.ndarray, card: ModelCard) -> np.ndarray:
     """P(pneumonia) per image from a model's outputs: the sigmoid unit, or 1 - P(normal class)."""
     if outputs.shape[-1] == 1:
         return outputs[:, 0]
-    if str(card["classes"][0]).lower() != "normal":
-        raise ValueError(f"Cannot tell pneumonia from the classes {card['classes']}: none is first 'normal'.")
+    if str(card.classes[0]).lower() != "normal":
+        raise ValueError(f"Cannot tell pneumonia from the classes {list(card.classes)}: "
+                         "none is first 'normal'.")
     return 1.0 - outputs[:, 0]
 
 

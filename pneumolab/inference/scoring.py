@@ -15,8 +15,12 @@ import keras
 import pandas as pd
 
 from pneumolab.data import manifest as data
-from pneumolab.metrics import evaluate, multiclass
-from pneumolab.models import cnn as models
+from pneumolab.inference.batches import predict_dataset
+from pneumolab.metrics import multiclass
+from pneumolab.metrics.report import interval_text
+from pneumolab.metrics.report import report as binary_report
+from pneumolab.models.card import ModelCard
+from pneumolab.models.files import load, load_card, resolve
 from pneumolab.preprocess.pipeline import Skipped, dataset_for
 
 #: Unreadable files named in an error before "... and N more".
@@ -34,7 +38,7 @@ class ScoredSplit:
 
 
 def predict_split(
-    model: keras.Model, card: dict, split: str = "test", data_dir: str | Path | None = None,
+    model: keras.Model, card: ModelCard, split: str = "test", data_dir: str | Path | None = None,
     skip_bad: bool = False,
 ) -> pd.DataFrame:
     """The usable rows of ``split`` with the model's probabilities: ``probability`` (yes/no
@@ -47,13 +51,13 @@ def predict_split(
 
 
 def score_split(
-    model: keras.Model, card: dict, split: str = "test", data_dir: str | Path | None = None,
+    model: keras.Model, card: ModelCard, split: str = "test", data_dir: str | Path | None = None,
     skip_bad: bool = False,
 ) -> ScoredSplit:
     """:func:`predict_split`, with the files left out as unreadable (only possible with ``skip_bad``)."""
     manifest = data.build_manifest(data_dir)
     if split == "val":
-        manifest = data.carve_validation(manifest, card["data"]["val_fraction"], card["data"]["split_seed"])
+        manifest = data.carve_validation(manifest, card.data.val_fraction, card.data.split_seed)
     in_split = manifest.loc[(manifest["split"] == split) & data.image_files(manifest)]
     refused = in_split.loc[~in_split["ok"]]
     left_out = dict(zip(refused["path"], refused["problem"], strict=True))
@@ -62,23 +66,23 @@ def score_split(
     rows = data.usable(in_split)
     if rows.empty:
         raise ValueError(f"The data set has no {split!r} images.")
-    recorded = card["data"]["images"].get(split)
-    if split == "val" and not card["data"].get("quick_subset") and recorded != len(rows):
+    recorded = card.data.images.get(split)
+    if split == "val" and not card.data.quick_subset and recorded != len(rows):
         raise ValueError(f"This data set gives a validation split of {len(rows)} images, the model card "
                          f"{recorded}: it is not the data the model was trained on, so 'val' could hold "
                          "training images.")
     skipped = Skipped()
     dataset = dataset_for(card, rows, skipped=skipped)
-    outputs, _ = models.predict_dataset(model, dataset, f"scoring {split}")
+    _, outputs = predict_dataset(model, dataset, f"scoring {split}")
     if skipped.reasons:  # broken or deleted since the manifest was built
         if not skip_bad:
             raise _unreadable(split, skipped.reasons)
         rows = rows.loc[~skipped.among(rows["path"])].reset_index(drop=True)
         left_out |= skipped.reasons
-    if outputs.shape[1] == 1:
-        frame = rows.assign(probability=outputs[:, 0])
+    if outputs.ndim == 1:
+        frame = rows.assign(probability=outputs)
     else:
-        frame = rows.assign(**{f"p_{name}": outputs[:, i] for i, name in enumerate(card["classes"])})
+        frame = rows.assign(**{f"p_{name}": outputs[:, i] for i, name in enumerate(card.classes)})
     return ScoredSplit(frame, left_out)
 
 
@@ -104,18 +108,18 @@ def score_model(
 
     ``left_out`` lists the split's unreadable image files, scored without only when ``skip_bad``.
     """
-    model, card = models.load(models.resolve(folder))
+    model, card = load(resolve(folder))
     result = score_split(model, card, split, data_dir, skip_bad)
     scored = result.frame
-    labels = data.targets(scored, card["task"])
-    if card["task"] == "binary":
-        chosen = card["threshold"] if threshold is None else threshold
-        report = evaluate.report(labels, scored["probability"].to_numpy(), chosen, ci=ci)
+    labels = data.targets(scored, card.task)
+    if card.task == "binary":
+        chosen = card.threshold if threshold is None else threshold
+        report = binary_report(labels, scored["probability"].to_numpy(), chosen, ci=ci)
     else:
-        probabilities = scored[[f"p_{name}" for name in card["classes"]]].to_numpy()
-        report = multiclass.multiclass_report(labels, probabilities, card["classes"], ci=ci)
+        probabilities = scored[[f"p_{name}" for name in card.classes]].to_numpy()
+        report = multiclass.multiclass_report(labels, probabilities, list(card.classes), ci=ci)
     left_out = [{"file": path, "problem": why} for path, why in result.left_out.items()]
-    return dict(report, model=card["name"], split=split, images=len(scored), left_out=left_out)
+    return dict(report, model=card.name, split=split, images=len(scored), left_out=left_out)
 
 
 def comparison(folders: dict[str, str | Path], split: str = "test", data_dir: str | Path | None = None,
@@ -126,15 +130,15 @@ def comparison(folders: dict[str, str | Path], split: str = "test", data_dir: st
     """
     rows = {}
     for name, folder in folders.items():
-        card = models.load_card(models.resolve(folder))
+        card = load_card(resolve(folder))
         scored = score_model(folder, split, data_dir, ci=ci)
-        row = {"parameters": card["parameters"], "s per epoch": card["training"]["seconds_per_epoch"],
-               "training s": card["training"]["seconds"], "val ROC AUC": card["validation"]["roc_auc"],
-               "threshold": card["threshold"]}
+        row = {"parameters": card.parameters, "s per epoch": card.training.seconds_per_epoch,
+               "training s": card.training.seconds, "val ROC AUC": card.report("val")["roc_auc"],
+               "threshold": card.threshold}
         for metric in ("roc_auc", "recall", "specificity", "precision", "f1"):
             row[f"{split} {metric}"] = scored[metric]
             if scored.get("ci"):
-                interval = evaluate.interval_text(scored["ci"][metric])
+                interval = interval_text(scored["ci"][metric])
                 row[f"{split} {metric} {scored['ci_level']:.0%} CI"] = interval
         rows[name] = row
     return pd.DataFrame(rows).T

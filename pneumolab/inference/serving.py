@@ -42,6 +42,7 @@ import numpy as np
 from PIL import Image
 
 from pneumolab import config
+from pneumolab.models.card import ModelCard
 from pneumolab.models.files import MODEL_FILE, load_card
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ def export(folder: str | Path, target: str | Path) -> ExportInfo:
     folder, target = Path(folder), Path(target)
     card = load_card(folder)
     model = keras.models.load_model(folder / MODEL_FILE, compile=False)
-    size, channels = int(card["input"]["image_size"]), int(card["input"]["channels"])
+    size, channels = card.input.image_size, card.input.channels
     head = _cam_head(model)
     outputs = [model.outputs[0]]
     reason = ""
@@ -189,7 +190,7 @@ def _cam_head(model):
 class LiteModel:
     """An exported model in the LiteRT interpreter, with its model card: predictions and their maps."""
 
-    def __init__(self, artifact: Path, card: dict):
+    def __init__(self, artifact: Path, card: ModelCard):
         from ai_edge_litert.interpreter import Interpreter
 
         info = _read_info(artifact)
@@ -226,14 +227,12 @@ class LiteModel:
         from pneumolab.inference.predict import Prediction, card_threshold, pneumonia_scores
         from pneumolab.limits import check_threshold
 
-        card, spec = self.card, self.card["input"]
+        card, spec = self.card, self.card.input
         threshold = card_threshold(card) if threshold is None else check_threshold(threshold)
-        if spec.get("scale", "0-255") != "0-255":
-            raise ValueError(f"Model cards with input scale {spec['scale']!r} are not supported.")
-        size, channels = int(spec["image_size"]), int(spec["channels"])
+        size, channels = spec.image_size, spec.channels
         results: list[Prediction] = []
         for start in range(0, len(images), BATCH_SIZE):
-            batch = np.stack([to_model_input(image, size, channels, spec.get("fit", "squash"))
+            batch = np.stack([to_model_input(image, size, channels, spec.fit)
                               for image in images[start : start + BATCH_SIZE]])
             outputs, cams = self.run(batch)
             scores = pneumonia_scores(outputs, card)
@@ -319,7 +318,7 @@ def _resize(values: np.ndarray, height: int, width: int) -> np.ndarray:
 def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.4) -> np.ndarray:
     """A model input (0-255, grey or RGB) in grey with a same-sized heat map blended on top, RGB uint8.
 
-    The colours are matplotlib's ``jet``, as in :func:`pneumolab.explain.gradcam.overlay`.
+    The colours are matplotlib's ``jet``, as in :func:`pneumolab.viz.explain.overlay`.
     """
     from matplotlib import colormaps
 

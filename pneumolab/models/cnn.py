@@ -1,33 +1,14 @@
-"""The course's models, and how a trained model is stored with its model card.
+"""The CNN the course trains from scratch, and the prediction head every model of the kit ends in.
 
 A model takes float32 images on a 0-255 scale (what :mod:`pneumolab.preprocess.pipeline`
 yields) and normalizes inside itself, so the panel and the CLI can feed it the
-same input as training. A trained model is a folder: ``model.keras``,
-``model_card.json`` (what it was trained on, its threshold, its metrics) and
-``history.csv``.
+same input as training. Saving and loading a trained model: :mod:`pneumolab.models.files`.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import keras
-import numpy as np
-import pandas as pd
-import tensorflow as tf
 from keras import layers
-
-from pneumolab.models.files import (  # noqa: F401 (re-exported: models.resolve etc. are public)
-    CARD_FILE,
-    HISTORY_FILE,
-    MODEL_ENV,
-    MODEL_FILE,
-    REFERENCE_DIR,
-    load_card,
-    resolve,
-)
-from pneumolab.progress import progress
 
 
 def head(n_outputs: int, dropout: float) -> list[keras.Layer]:
@@ -84,70 +65,3 @@ def conv_bn_relu(x, filters: int, name: str, strides: int = 1, bn_momentum: floa
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
-
-
-def architecture(model: keras.Model) -> list[tuple[str, dict, int]]:
-    """Each layer's type, configuration and parameter count: equal lists mean the same network.
-
-    Weights are not compared (two builds start from different random weights).
-    """
-    return [(type(layer).__name__, layer.get_config(), layer.count_params()) for layer in model.layers]
-
-
-def layer_costs(model: keras.Model) -> pd.DataFrame:
-    """Per layer: output shape, parameters, and multiply-adds for one image (convolutions and dense).
-
-    Multiply-adds, not parameters, decide how long a CPU takes: a 3x3 conv
-    with few weights costs a lot when it runs at full resolution.
-    """
-    rows = []
-    for layer in model.layers:
-        shape = tuple(layer.output.shape[1:])
-        macs = 0
-        if isinstance(layer, layers.Conv2D | layers.DepthwiseConv2D | layers.Dense):
-            kernel = layer.get_weights()[0]
-            per_output = int(np.prod(kernel.shape[:-1]))
-            if isinstance(layer, layers.DepthwiseConv2D):
-                per_output = int(np.prod(kernel.shape[:2]))
-            macs = per_output * int(np.prod(shape))
-        rows.append(dict(layer=layer.name, kind=type(layer).__name__, output=shape,
-                         parameters=layer.count_params(), multiply_adds=macs))
-    return pd.DataFrame(rows)
-
-
-def predict_dataset(
-    model: keras.Model, dataset: tf.data.Dataset, description: str | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The model's outputs and the labels over a dataset of ``(images, labels)`` batches.
-
-    Uses the compiled ``predict_on_batch``: on a CPU it runs several times
-    faster than calling the model eagerly. With ``description``, a progress bar.
-    """
-    outputs, labels = [], []
-    for images, batch_labels in progress(dataset, desc=description, unit="batch", leave=False,
-                                         disable=description is None):
-        outputs.append(np.asarray(model.predict_on_batch(images)))
-        labels.append(batch_labels.numpy())
-    return np.concatenate(outputs), np.concatenate(labels)
-
-
-def save(model: keras.Model, folder: str | Path, card: dict) -> Path:
-    """Write ``model.keras`` and ``model_card.json`` into ``folder``."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save(folder / MODEL_FILE)
-    (folder / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
-    return folder
-
-
-def update_card(folder: str | Path, **entries) -> dict:
-    """Add or replace top-level entries of a model card (e.g. the final test report), and return it."""
-    card = load_card(folder) | entries
-    (Path(folder) / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
-    return card
-
-
-def load(folder: str | Path) -> tuple[keras.Model, dict]:
-    """A trained model and its card, from a folder written by :func:`save`."""
-    card = load_card(folder)
-    return keras.models.load_model(Path(folder) / MODEL_FILE, compile=False), card

@@ -1,15 +1,24 @@
-"""Where a trained model lives: the folder layout, its model card, and which folder a name means.
+"""Where a trained model lives: the folder layout, saving and loading a model with its card,
+and which folder a name means.
 
-Kept free of TensorFlow so that ``pneumolab panel`` and the panel's kernels can
-find a model and read its card without importing it (:mod:`pneumolab.models.cnn`
-re-exports these names).
+A trained model is a folder: ``model.keras``, ``model_card.json`` (a
+:class:`pneumolab.models.card.ModelCard`) and ``history.csv``. Importing this
+module does not import TensorFlow, so ``pneumolab panel`` and the panel's
+kernels can find a model and read its card without it; only :func:`save` and
+:func:`load`, which handle the Keras model itself, import Keras.
 """
 
 from __future__ import annotations
 
-import json
 import os
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pneumolab.models.card import ModelCard
+
+if TYPE_CHECKING:
+    import keras
 
 #: The model shipped inside the package, used by the panel and ``pneumolab predict`` by default.
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"
@@ -21,12 +30,43 @@ CARD_FILE = "model_card.json"
 HISTORY_FILE = "history.csv"
 
 
-def load_card(folder: str | Path) -> dict:
-    """The model card of a trained model folder."""
+def load_card(folder: str | Path) -> ModelCard:
+    """The model card of a trained model folder (any card version this kit reads)."""
     path = Path(folder) / CARD_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{folder} is not a trained model folder: it has no {CARD_FILE}.")
-    return json.loads(path.read_text())
+    return ModelCard.from_json(path.read_text(), source=path)
+
+
+def save_card(folder: str | Path, card: ModelCard) -> Path:
+    """Write ``card`` as the folder's ``model_card.json`` (in the current schema) and return its path."""
+    path = Path(folder) / CARD_FILE
+    path.write_text(card.to_json())
+    return path
+
+
+def update_card(folder: str | Path, **changes) -> ModelCard:
+    """Replace fields of a folder's model card (e.g. ``command=...``, ``reports=...``), save and return it."""
+    card = replace(load_card(folder), **changes)
+    save_card(folder, card)
+    return card
+
+
+def save(model: keras.Model, folder: str | Path, card: ModelCard) -> Path:
+    """Write ``model.keras`` and ``model_card.json`` into ``folder`` (created if needed)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save(folder / MODEL_FILE)
+    save_card(folder, card)
+    return folder
+
+
+def load(folder: str | Path) -> tuple[keras.Model, ModelCard]:
+    """A trained model and its card, from a folder written by :func:`save`."""
+    import keras
+
+    card = load_card(folder)
+    return keras.models.load_model(Path(folder) / MODEL_FILE, compile=False), card
 
 
 def resolve(spec: str | Path | None = None) -> Path:

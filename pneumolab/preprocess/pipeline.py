@@ -23,6 +23,7 @@ import tensorflow as tf
 from pneumolab import config
 from pneumolab.data.manifest import DataWarning, targets, usable
 from pneumolab.data.reader import ImageError, load_image
+from pneumolab.models.card import ModelCard
 from pneumolab.preprocess.transforms import Fit, to_model_input
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -117,13 +118,19 @@ def make_dataset(
     return dataset.prefetch(AUTOTUNE)
 
 
-def dataset_for(card: dict, rows: pd.DataFrame, **options) -> tf.data.Dataset:
-    """Batches of ``(images, labels)`` from ``rows`` prepared exactly as the model of ``card`` takes
-    them: its task, image size, channels and fit. The one way from a model card to its input pipeline
-    (scoring, explanation and prediction all use it); ``options`` go to :func:`make_dataset`."""
-    spec = card["input"]
-    return make_dataset(rows, task=card["task"], image_size=spec["image_size"], channels=spec["channels"],
-                        fit=spec.get("fit", "squash"), **options)
+def dataset_for(card: ModelCard, rows: pd.DataFrame, **options) -> tf.data.Dataset:
+    """Batches of ``(images, labels)`` from ``rows``, prepared exactly as the model of ``card`` takes
+    them: its task, image size, channels and fit.
+
+    The one way from a model card to the input pipeline of a split: scoring and
+    the explanation figures use it, so they cannot drift apart (single
+    uploads are prepared from the same :class:`~pneumolab.models.card.InputSpec`
+    by :func:`pneumolab.inference.predict.predict_images`). ``options`` go to
+    :func:`make_dataset` (e.g. ``skipped``, ``batch_size``).
+    """
+    spec = card.input
+    return make_dataset(rows, task=card.task, image_size=spec.image_size, channels=spec.channels,
+                        fit=spec.fit, **options)
 
 
 def _was_read(image: tf.Tensor, label: tf.Tensor, ok: tf.Tensor) -> tf.Tensor:
