@@ -40,8 +40,7 @@ def _info(args: argparse.Namespace) -> int:
     root = data.find_data_dir(args.data)
     summary = {"data_dir": str(root), "sample": root == config.SAMPLE_DIR.resolve(),
                **data.summarize(manifest)}
-    if args.json:
-        print(json.dumps(summary, indent=2))
+    if args.json and _write_json(summary, args.json):
         return 0
     print(data.describe_source(args.data))
     print(f"{'split':<8}{'NORMAL':>8}{'PNEUMONIA':>11}{'patients':>10}")
@@ -77,21 +76,22 @@ def _download(args: argparse.Namespace) -> int:
 
 @command("train")
 def _train(args: argparse.Namespace) -> int:
-    if args.image_size is not None:  # needs --model too, so argparse alone cannot check it
-        limits.check_image_size(args.model, args.image_size)
-    from pneumolab.models import cnn as models
-    from pneumolab.training.train import TrainConfig, train
+    from pneumolab.training.config import TrainConfig
 
-    cfg = TrainConfig.for_model(args.model, task=args.task, epochs=args.epochs, image_size=args.image_size,
-                                seed=args.seed)
+    # Unset settings come from the defaults table; a bad combination is refused here, before TensorFlow loads.
+    cfg = TrainConfig(arch=args.arch, task=args.task, epochs=args.epochs, image_size=args.image_size,
+                      seed=args.seed)
+    from pneumolab.models.files import update_card
+    from pneumolab.training.run import train
+
     result = train(cfg, args.data, args.out)
-    card = models.update_card(result.folder, command=args.command_line)
-    print(f"Saved {card['name']} to {result.folder}")
-    print(f"epochs: {card['training']['epochs_run']} (best {card['training']['best_epoch']}), "
-          f"{card['training']['seconds_per_epoch']} s per epoch")
-    if card["threshold"] is not None:
-        val = card["validation"]
-        print(f"threshold chosen on validation: {card['threshold']:.3f} (recall {val['recall']:.3f}, "
+    card = update_card(result.folder, command=args.command_line)
+    print(f"Saved {card.name} to {result.folder}")
+    print(f"epochs: {card.training.epochs_run} (best {card.training.best_epoch}), "
+          f"{card.training.seconds_per_epoch} s per epoch")
+    if card.threshold is not None:
+        val = card.report("val")
+        print(f"threshold chosen on validation: {card.threshold:.3f} (recall {val['recall']:.3f}, "
               f"specificity {val['specificity']:.3f}, ROC AUC {val['roc_auc']:.3f})")
     return 0
 
@@ -103,15 +103,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     result = score_model(args.model, args.split, args.data, args.threshold, ci=not args.no_ci,
                          skip_bad=args.skip_bad)
     if args.update_card:
-        from pneumolab.models import cnn as models
+        from pneumolab.models.files import load_card, resolve, save_card
 
-        models.update_card(models.resolve(args.model), **{args.split: result})
-    if args.json:
-        text = json.dumps(result, indent=2)
-        if args.json == "-":
-            print(text)
-            return 0
-        Path(args.json).write_text(text + "\n")
+        folder = resolve(args.model)
+        save_card(folder, load_card(folder).with_report(args.split, result))
+    if args.json and _write_json(result, args.json):
+        return 0
     left_out = len(result.get("left_out", ()))
     print(f"{result['model']} on {result['split']} ({result['images']} images"
           + (f"; {left_out} unreadable left out" if left_out else "") + ")")
@@ -134,10 +131,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from pneumolab.data.reader import NOT_A_FILM
     from pneumolab.inference.predict import BATCH_SIZE, ImageError, load_image, predict_images
-    from pneumolab.models import cnn as models
+    from pneumolab.models.files import load, resolve
 
-    model, card = models.load(models.resolve(args.model))
-    channels = card["input"]["channels"]
+    model, card = load(resolve(args.model))
+    channels = card.input.channels
     results: list[dict] = []
     lines: list[str] = []
     for start in range(0, len(args.images), BATCH_SIZE):
@@ -161,7 +158,8 @@ def _predict(args: argparse.Namespace) -> int:
             lines.append(f"{entry['file']}: P(pneumonia) {answer.probability:.4f} at threshold "
                          f"{answer.threshold:.4f} -> {answer.label} ({answer.confidence})")
             lines += [f"  warning: {NOT_A_FILM}: {text}" for text in entry.get("warnings", ())]
-    print(json.dumps(results, indent=2) if args.json else "\n".join(lines))
+    if not (args.json and _write_json(results, args.json)):
+        print("\n".join(lines))
     return 1 if any("error" in entry for entry in results) else 0
 
 
@@ -202,6 +200,33 @@ def _kit_lines(command: str, show: Callable) -> Callable:
     return show_warning
 
 
+def _json_path(text: str) -> str:
+    """An argparse type for ``--json PATH``: ``-`` (stdout) or a file name ending in ``.json``.
+
+    Refusing other names keeps ``pneumolab predict --json a.png b.png`` from writing over an image.
+    """
+    if text != "-" and not text.lower().endswith(".json"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} does not end in .json (write --json alone, after the other arguments, for stdout)")
+    return text
+
+
+def _add_json(parser: argparse.ArgumentParser, what: str) -> None:
+    """The one ``--json [PATH]`` of every subcommand: alone, JSON instead of the text; with PATH, both."""
+    parser.add_argument("--json", nargs="?", const="-", type=_json_path, metavar="PATH",
+                        help=f"{what} as JSON: to PATH, or alone: printed instead of the text")
+
+
+def _write_json(value: object, target: str) -> bool:
+    """Write ``value`` as JSON to ``target`` (``-``: stdout); True when it went to stdout."""
+    text = json.dumps(value, indent=2)
+    if target == "-":
+        print(text)
+        return True
+    Path(target).write_text(text + "\n")
+    return False
+
+
 def _with_interval(value: float | None, bounds: list | None) -> str:
     """``0.954 [0.935, 0.971]``; the value alone when the report has no interval."""
     from pneumolab.metrics.report import interval_text
@@ -223,6 +248,8 @@ def _port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one subparser per registered command."""
+    from pneumolab.training.config import ARCHS  # TensorFlow-free, like every import before parsing
+
     parser = argparse.ArgumentParser(
         prog="pneumolab", description="PneumoLab: pneumonia detection on chest X-rays, for teaching."
     )
@@ -231,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="count images per split and class, patients, duplicates")
     info.add_argument("--data", help="data folder (default: $PNEUMOLAB_DATA or data/chest_xray)")
-    info.add_argument("--json", action="store_true", help="print a JSON object")
+    _add_json(info, "the counts")
     info.add_argument("--fast", action="store_true", help="skip decoding every image (no duplicates)")
 
     down = sub.add_parser("download", help="download the full data set (Kaggle, no account needed)")
@@ -248,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     scorer.add_argument("--split", choices=["val", "test"], default="test")
     scorer.add_argument("--threshold", type=limits.probability,
                         help="decision threshold, 0 to 1 (default: the model card's)")
-    scorer.add_argument("--json", metavar="OUT", help="write the full report as JSON to OUT ('-': stdout)")
+    _add_json(scorer, "the full report")
     scorer.add_argument("--no-ci", action="store_true", help="skip the bootstrap confidence intervals")
     scorer.add_argument("--update-card", action="store_true",
                         help="also store the report in the model card, under the split's name")
@@ -257,14 +284,15 @@ def build_parser() -> argparse.ArgumentParser:
                              "by default they stop the evaluation, named")
 
     trainer = sub.add_parser("train", help="train a model and write it with its model card")
-    trainer.add_argument("--model", choices=["scratch", "transfer"], default="scratch")
+    trainer.add_argument("--arch", choices=ARCHS, default="scratch",
+                         help="scratch: the CNN of lesson 03 (default); transfer: EfficientNet-Lite0 (04)")
     trainer.add_argument("--task", choices=["binary", "cause"], default="binary",
                          help="binary: normal vs pneumonia; cause: normal, bacterial, viral")
     trainer.add_argument("--epochs", type=limits.whole_number(1),
                          help="most epochs, at least 1 (early stopping may end sooner)")
-    smallest = ", ".join(f"{model} {size}" for model, size in limits.MIN_IMAGE_SIZE.items())
+    smallest = ", ".join(f"{arch} {size}" for arch, size in limits.MIN_IMAGE_SIZE.items())
     trainer.add_argument("--image-size", type=limits.whole_number(min(limits.MIN_IMAGE_SIZE.values())),
-                         help=f"side of the square input (default per model; at least: {smallest})")
+                         help=f"side of the square input (default per architecture; at least: {smallest})")
     trainer.add_argument("--seed", type=limits.whole_number(0), help="seed of the split and the training")
     trainer.add_argument("--data", help="data folder (default: $PNEUMOLAB_DATA or data/chest_xray)")
     trainer.add_argument("--out", required=True, help="folder to write the model, history and card to")
@@ -274,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     predictor.add_argument("--model", help=model_help)
     predictor.add_argument("--threshold", type=limits.probability,
                            help="decision threshold, 0 to 1 (default: the model card's)")
-    predictor.add_argument("--json", action="store_true", help="print a JSON list, one object per file")
+    _add_json(predictor, "one object per file")
     panel = sub.add_parser("panel", help="serve the upload-and-predict web page to a class (Voila)")
     panel.add_argument("--port", type=_port, default=8866, help="port to listen on, 1-65535 (default 8866)")
     panel.add_argument("--host", default="127.0.0.1",

@@ -2,7 +2,7 @@
 
 TensorFlow-free: ``pneumolab`` checks its arguments with these (as argparse
 types) in a fraction of a second, before TensorFlow loads, and
-:class:`pneumolab.training.train.TrainConfig` refuses the same values in the same words.
+:class:`pneumolab.training.config.TrainConfig` refuses the same values in the same words.
 """
 
 from __future__ import annotations

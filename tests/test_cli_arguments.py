@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pneumolab import _quiet, cli, limits
+from pneumolab import _quiet, cli, limits, models
+from pneumolab.data import manifest as manifest_module
 from pneumolab.models import backbones
-from pneumolab.models import cnn as models
-from pneumolab.training import train
+from pneumolab.training.config import TrainConfig
+from tests.cards import probe_card
 from tests.conftest import png_bytes
 from tests.test_predict import png_header, save_test_model
 
@@ -50,7 +51,7 @@ PROBABILITY = "is out of range (allowed: 0 to 1)"
         (["train", "--epochs", "two"], 2, "'two' is not a whole number"),
         (["train", "--image-size", "7"], 2, f"argument --image-size: 7 {WHOLE} 15)"),
         (["train", "--image-size", "0"], 2, f"argument --image-size: 0 {WHOLE} 15)"),
-        (["train", "--model", "transfer", "--image-size", "24"], 1,
+        (["train", "--arch", "transfer", "--image-size", "24"], 1,
          "--image-size must be at least 32 for the transfer model"),
         (["train", "--seed", "-1"], 2, f"argument --seed: -1 {WHOLE} 0)"),
         (["predict", "x.png", "--threshold", "2"], 2, f"argument --threshold: 2 {PROBABILITY}"),
@@ -78,9 +79,9 @@ def test_the_smallest_image_sizes_are_the_smallest_that_build():
 
 def test_library_training_refuses_the_same_values():
     with pytest.raises(ValueError, match="--epochs must be at least 1, got 0"):
-        train.TrainConfig(epochs=0, quick=False)
+        TrainConfig(epochs=0, quick=False)
     with pytest.raises(ValueError, match="at least 15 for the scratch model"):
-        train.TrainConfig.for_model("scratch", image_size=8, quick=False)
+        TrainConfig(arch="scratch", image_size=8, quick=False)
 
 
 # ----------------------------------------------------------------------------- TensorFlow's start-up lines
@@ -136,7 +137,7 @@ def test_info_reports_bad_files_as_the_kits_own_lines(messy_data, capsys):
 
 def test_the_card_counts_the_images_training_used(tiny_xrays, tmp_path, monkeypatch, capsys):
     root = shutil.copytree(tiny_xrays, tmp_path / "data")
-    build = train.data.build_manifest
+    build = manifest_module.build_manifest
     lost: list[Path] = []
 
     def build_then_delete(data_dir):
@@ -145,11 +146,11 @@ def test_the_card_counts_the_images_training_used(tiny_xrays, tmp_path, monkeypa
         lost[0].unlink()  # deleted after the check, before training reads it
         return manifest
 
-    monkeypatch.setattr(train.data, "build_manifest", build_then_delete)
+    monkeypatch.setattr(manifest_module, "build_manifest", build_then_delete)
     code = cli.main(["train", "--epochs", "1", "--image-size", "32", "--data", str(root),
                      "--out", str(tmp_path / "run")])
     assert code == 0
-    images = models.load_card(tmp_path / "run")["data"]["images"]
+    images = models.load_card(tmp_path / "run").data.images
     assert images["train"] + images["val"] == 59 and images["test"] == 20
     err = capsys.readouterr().err
     assert f"pneumolab train: {lost[0]} could not be read and is skipped: the file is gone" in err
@@ -159,10 +160,7 @@ def test_evaluate_names_an_unreadable_test_image_and_skips_it_on_request(tiny_xr
     root = shutil.copytree(tiny_xrays, tmp_path / "data")
     broken = sorted((root / "test" / "NORMAL").iterdir())[0]
     broken.write_bytes(broken.read_bytes()[:80])
-    card = {"name": "probe", "task": "binary", "classes": ["NORMAL", "PNEUMONIA"],
-            "input": {"image_size": 32, "channels": 1, "fit": "squash", "scale": "0-255"}, "threshold": 0.5,
-            "data": {"images": {}, "split_seed": 1, "val_fraction": 0.25, "quick_subset": False}}
-    folder = models.save(models.scratch_cnn(image_size=32), tmp_path / "model", card)
+    folder = models.save(models.scratch_cnn(image_size=32), tmp_path / "model", probe_card(image_size=32))
     common = ["evaluate", "--model", str(folder), "--data", str(root), "--no-ci"]
     assert cli.main(common) == 1
     err = capsys.readouterr().err

@@ -11,9 +11,8 @@ from pathlib import Path
 import keras
 import pytest
 
-from pneumolab.models import backbones
-from pneumolab.models import cnn as models
-from pneumolab.training import transfer
+from pneumolab import models
+from pneumolab.models import backbones, transfer
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 

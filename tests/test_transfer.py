@@ -1,11 +1,10 @@
 import numpy as np
 import pytest
 
-from pneumolab.explain import gradcam as explain
-from pneumolab.models import backbones
-from pneumolab.models import cnn as models
-from pneumolab.training import transfer
-from pneumolab.training.train import TrainConfig, train
+from pneumolab import explain, models
+from pneumolab.models import backbones, transfer
+from pneumolab.training.config import TrainConfig
+from pneumolab.training.run import train
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +32,15 @@ def test_gray_input_is_copied_into_three_identical_channels():
 
 
 def test_transfer_training_end_to_end_gives_an_explainable_model(tiny_xrays, tmp_path):
-    cfg = TrainConfig.for_model("transfer", image_size=64, epochs=3, quick=False, val_fraction=0.25)
+    cfg = TrainConfig(arch="transfer", image_size=64, epochs=3, quick=False, val_fraction=0.25)
     result = train(cfg, tiny_xrays, tmp_path / "transfer")
 
     assert list(result.history["stage"].unique()) == ["head", "top stage"]
-    assert set(result.card["training"]["seconds_per_epoch"]) == {"head", "top stage"}
-    best = result.card["training"]["best_epoch"]
+    assert set(result.card.training.seconds_per_epoch) == {"head", "top stage"}
+    best = result.card.training.best_epoch
     assert result.history.loc[result.history["epoch"] == best, "stage"].item() == "top stage"
-    assert result.card["input"]["image_size"] == 64
-    assert 0 <= result.card["threshold"] <= 1
+    assert result.card.input.image_size == 64
+    assert 0 <= result.card.threshold <= 1
     model, _ = models.load(tmp_path / "transfer")
     images = np.random.default_rng(2).uniform(0, 255, (2, 64, 64, 1)).astype("float32")
     assert np.allclose(model.predict_on_batch(images), result.model.predict_on_batch(images), atol=1e-5)

@@ -21,11 +21,11 @@ if TYPE_CHECKING:
 
 @_checker("class weights", "a dict {0: weight of NORMAL, 1: weight of PNEUMONIA}")
 def class_weights(answer: dict[int, float], labels: ArrayLike) -> str:
-    """Weights that make each class count as much as the other in the loss (``train.class_weights``)."""
-    from pneumolab.training import train
+    """Weights that make each class count as much as the other in the loss (``training.class_weights``)."""
+    from pneumolab.training.loop import class_weights as reference_weights
 
     labels = np.asarray(labels)
-    reference = train.class_weights(labels)
+    reference = reference_weights(labels)
     names = {index: name for index, name in enumerate(data.TASKS["binary"])}
     if isinstance(answer, list | tuple | np.ndarray | pd.Series):
         raise _Hint("Keras's class_weight wants a dict from class index to weight, {0: ..., 1: ...}; "
@@ -187,7 +187,7 @@ def small_cnn(
         raise _Hint(f"On a batch of two blank images your model gave {probabilities.shape}, "
                     "not one probability each.")
     return (f"{len(convolutions)} convolution layers, {total:,} parameters, one probability out: "
-            "ready for train.fit.")
+            "ready for training.fit.")
 
 
 @_checker("frozen backbone with a new head", "a Keras model built on the backbone")

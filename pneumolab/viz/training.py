@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-
-def best_epoch(history: pd.DataFrame) -> int:
-    """The epoch whose weights training kept.
-
-    Early stopping watches the validation ROC AUC of a yes/no model and the
-    validation loss of a several-class one (``val_auc`` is tracked only for yes/no);
-    with stages (transfer learning) the kept weights are the final stage's best.
-    """
-    final = history[history["stage"] == history["stage"].iloc[-1]] if "stage" in history else history
-    best = final["val_auc"].idxmax() if "val_auc" in final else final["val_loss"].idxmin()
-    return int(history.loc[best, "epoch"])
+from pneumolab.training.loop import best_epoch
 
 
 def plot_history(history: pd.DataFrame, title: str = "") -> Figure:
     """Training vs validation loss, and validation ROC AUC where it was tracked.
 
     The gap between the two loss curves is over-fitting made visible; the
-    dotted line marks the best epoch (the weights kept, :func:`best_epoch`); a
+    dotted line marks the best epoch (the weights kept,
+    :func:`pneumolab.training.loop.best_epoch`); a
     ``stage`` column (transfer learning) is shown as shaded phases.
     """
     metric = "auc" if "val_auc" in history else None
-    figure, axes = plt.subplots(1, 2 if metric else 1, figsize=(11 if metric else 5.5, 3.8), squeeze=False)
+    figure = Figure(figsize=(11 if metric else 5.5, 3.8), layout="tight")
+    axes = figure.subplots(1, 2 if metric else 1, squeeze=False)
     loss_axes = axes[0, 0]
     loss_axes.plot(history["epoch"], history["loss"], "o-", label="training")
     loss_axes.plot(history["epoch"], history["val_loss"], "o-", label="validation")
@@ -51,5 +42,4 @@ def plot_history(history: pd.DataFrame, title: str = "") -> Figure:
                 ax.text(rows["epoch"].mean(), ax.get_ylim()[1], stage, ha="center", va="top", fontsize=8)
     if title:
         figure.suptitle(title)
-    figure.tight_layout()
     return figure

@@ -1,19 +1,27 @@
-"""Transfer learning that fits a 2-core CPU: cache what does not change, train what does.
+"""How each architecture is trained: a registry from ``TrainConfig.arch`` to a strategy function.
 
-Full fine-tuning of EfficientNet-Lite0 runs at about 4 images/s here, some
-20 minutes an epoch. But a frozen layer gives the same output every epoch, so
-the kit runs the frozen lower stages once over the data set (a few minutes),
-keeps their activations, and then trains
+Every strategy takes the run's config, its manifest (validation split carved), the train and
+validation pipelines, where unreadable files are recorded, and where to checkpoint; it returns
+the trained model (images in, probabilities out) and its history. Both use the loop of
+:mod:`pneumolab.training.loop`. A new architecture is one more ``@strategy("name")`` function
+(and its row in :data:`pneumolab.training.config.DEFAULTS`).
+
+Transfer learning fits a 2-core CPU by caching what does not change: full fine-tuning of
+EfficientNet-Lite0 runs at about 4 images/s here, some 20 minutes an epoch, but a frozen
+layer gives the same output every epoch. So the frozen lower stages run once over the data
+set (a few minutes), and then train
 
 1. the head alone on pooled features (seconds), then
 2. the top stage(s) and the head together, from the cached activations, at a
    low learning rate, with BatchNorm kept in inference mode.
 
-The result is assembled into one ordinary model, images in, probability out,
-whose layers are the very ones trained above.
+The result is assembled into one ordinary model whose layers are the very ones trained above.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -22,79 +30,67 @@ import tensorflow as tf
 from keras import layers
 
 from pneumolab.data import manifest as data
+from pneumolab.inference.batches import predict_dataset
 from pneumolab.models import backbones
 from pneumolab.models import cnn as models
+from pneumolab.models.transfer import BACKBONE, split_backbone, start_fine_tuning, to_rgb_input, transfer_head
 from pneumolab.preprocess.pipeline import Skipped, make_dataset
+from pneumolab.training.config import TrainConfig
+from pneumolab.training.loop import class_weights, fit
 
-#: The backbone the kit can load offline, and the layer after which it is fine-tuned.
-BACKBONE = "efficientnet_lite0"
-SPLIT_AFTER = "stage5_out"
+#: A strategy: (config, manifest, {"train", "val"} pipelines, skipped=, checkpoint=) -> (model, history).
+Strategy = Callable[..., tuple[keras.Model, pd.DataFrame]]
+STRATEGIES: dict[str, Strategy] = {}
+
+#: Fine-tuning the top stages runs at this fraction of the head's learning rate.
 FINE_TUNE_RATE_FACTOR = 0.1
-HEAD_DROPOUT = 0.2
 
 
-def split_backbone(backbone: keras.Model, after: str = SPLIT_AFTER) -> tuple[keras.Model, keras.Model]:
-    """The frozen lower part (input to ``after``) and the tunable upper part (the rest).
+def strategy(arch: str) -> Callable[[Strategy], Strategy]:
+    """Register a function as the way to train ``arch``."""
 
-    Both share their layers with ``backbone``: training the upper part trains the backbone.
-    """
-    cut = backbone.get_layer(after).output
-    lower = keras.Model(backbone.input, cut, name="frozen_stages")
-    upper = keras.Model(cut, backbone.output, name="tuned_stages")
-    return lower, upper
+    def register(function: Strategy) -> Strategy:
+        STRATEGIES[arch] = function
+        return function
 
-
-def freeze_batch_norm(model: keras.Model) -> None:
-    """Keep BatchNorm statistics as learned on ImageNet: a small data set would only spoil them."""
-    for layer in model.layers:
-        if isinstance(layer, layers.BatchNormalization):
-            layer.trainable = False
+    return register
 
 
-def transfer_head(n_outputs: int = 1) -> list[keras.Layer]:
-    """What feature extraction trains on the pooled backbone features: dropout, then one dense layer."""
-    return models.head(n_outputs, dropout=HEAD_DROPOUT)
-
-
-def start_fine_tuning(upper: keras.Model) -> None:
-    """The switch from feature extraction to fine-tuning: the top stages learn, but not their BatchNorm.
-
-    BatchNorm keeps ImageNet's statistics (:func:`freeze_batch_norm`). Notebook 04 writes
-    the same lines out; its test keeps the two equal.
-    """
-    upper.trainable = True
-    freeze_batch_norm(upper)
+@strategy("scratch")
+def train_scratch(
+    cfg: TrainConfig, manifest: pd.DataFrame, pipelines: dict[str, tf.data.Dataset], *,
+    skipped: Skipped | None = None, checkpoint: Path | None = None,
+) -> tuple[keras.Model, pd.DataFrame]:
+    """The CNN of lesson 03, trained end to end on the (augmented) images."""
+    model = models.scratch_cnn(cfg.image_size, cfg.channels, data.n_outputs(cfg.task))
+    train_rows = data.usable(manifest.loc[manifest["split"] == "train"])
+    if checkpoint:
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    history = fit(model, pipelines["train"], pipelines["val"], task=cfg.task, epochs=cfg.epochs,
+                  learning_rate=cfg.learning_rate, patience=cfg.patience, checkpoint=checkpoint,
+                  class_weight=class_weights(data.targets(train_rows, cfg.task)))
+    return model, history
 
 
 def activations(
     model: keras.Model, dataset: tf.data.Dataset, description: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run ``model`` once over ``dataset``; float16 activations (half the memory) and labels."""
-    outputs, labels = models.predict_dataset(model, dataset, description)
+    labels, outputs = predict_dataset(model, dataset, description)
     return outputs.astype(np.float16), labels
 
 
-def to_rgb_input(image_size: int, channels: int) -> tuple[keras.KerasTensor, keras.KerasTensor]:
-    """An input for the kit's images, repeated to three channels for an ImageNet backbone when gray."""
-    inputs = keras.Input((image_size, image_size, channels), name="image")
-    if channels == 3:
-        return inputs, inputs
-    # A frozen 1x1 convolution of ones copies gray into R, G and B: a single-input layer,
-    # so the model stays a plain chain that Grad-CAM can follow, and loads anywhere.
-    gray_to_rgb = layers.Conv2D(3, 1, use_bias=False, kernel_initializer="ones", trainable=False,
-                                name="gray_to_rgb")
-    return inputs, gray_to_rgb(inputs)
-
-
+@strategy("transfer")
 def train_transfer(
-    cfg, manifest: pd.DataFrame, skipped: Skipped | None = None
+    cfg: TrainConfig, manifest: pd.DataFrame, pipelines: dict[str, tf.data.Dataset] | None = None, *,
+    skipped: Skipped | None = None, checkpoint: Path | None = None,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """Features once, then the head, then the top stage: returns the assembled model and its history.
 
-    Files that cannot be read any more are left out and recorded in ``skipped``.
+    Reads the images itself, unaugmented (``pipelines`` is not needed; ``checkpoint`` is not
+    written: the stages train on cached activations, not on the final model). Files that cannot
+    be read any more are left out and recorded in ``skipped``.
     """
-    from pneumolab.training.train import class_weights, fit
-
     backbone = backbones.backbone(BACKBONE, (cfg.image_size, cfg.image_size, 3), weights="imagenet")
     lower, upper = split_backbone(backbone)
     lower.trainable = False
