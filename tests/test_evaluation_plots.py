@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pneumolab.metrics.outcomes import pick_errors
 from pneumolab.viz import evaluation as plots
 
 Y = [0, 0, 1, 1]
@@ -72,29 +73,6 @@ def test_reliability_diagram_draws_each_model(scores):
     assert legend_texts(ax)[1].startswith("raw (Brier ")
 
 
-def test_threshold_explorer_follows_its_slider(scores):
-    panel = plots.threshold_explorer(*scores, threshold=0.5)
-    slider, summary, picture, table = panel.children
-    before = (summary.value, table.value, bytes(picture.value))
-    assert "threshold 0.500" in summary.value and "recall" in table.value
-    assert bytes(picture.value).startswith(b"\x89PNG")
-    slider.value = 0.9
-    assert "threshold 0.900" in summary.value
-    assert (summary.value, table.value, bytes(picture.value)) != before
-
-
-def test_cost_explorer_lowers_the_threshold_as_misses_get_dearer(scores):
-    panel = plots.cost_explorer(*scores, cost_miss=1.0)
-    slider, summary = panel.children[:2]
-
-    def shown_threshold():
-        return float(summary.value.split("threshold ")[1].split("<")[0])
-
-    cheap = shown_threshold()
-    slider.value = 50.0
-    assert shown_threshold() < cheap
-
-
 def test_threshold_sweep_spreads_probabilities_near_0_and_1_on_a_logit_axis():
     y = np.r_[np.zeros(50), np.ones(50)]
     p = np.r_[np.linspace(0.9, 0.99, 50), np.linspace(0.995, 0.99995, 50)]
@@ -110,15 +88,22 @@ def test_close_operating_points_get_labels_that_do_not_overlap():
     assert first.xyann != second.xyann
 
 
-def test_error_gallery_titles_tell_apart_probabilities_that_round_to_one(tmp_path):
-    from PIL import Image
-
-    paths = []
-    for index in range(3):
-        paths.append(tmp_path / f"normal{index}.png")
-        Image.fromarray(np.full((16, 16), 40 * index, np.uint8)).save(paths[-1])
-    scored = pd.DataFrame({"path": [str(p) for p in paths], "label": "NORMAL",
+def test_error_gallery_titles_tell_apart_probabilities_that_round_to_one():
+    scored = pd.DataFrame({"path": ["a.png", "b.png", "c.png"], "label": "NORMAL",
                            "probability": [0.99991, 0.99962, 0.2]})
-    figure = plots.plot_errors(scored, threshold=0.5, kind="false alarm")
+    picked = pick_errors(scored, threshold=0.5, kind="false alarm")
+    figure = plots.plot_errors(picked, [np.full((16, 16), 40 * i, np.uint8) for i in range(len(picked.rows))])
     titles = sorted(ax.get_title() for ax in figure.axes if ax.get_title())
     assert titles == ["P(pneumonia) = 1.000\nrank 1 of 3", "P(pneumonia) = 1.000\nrank 2 of 3"]
+    assert figure.get_suptitle() == "2 false alarms at threshold 0.500 (showing 2)"
+
+
+def test_error_gallery_wants_one_picture_per_picked_image():
+    scored = pd.DataFrame({"path": ["a.png", "b.png"], "label": "NORMAL", "probability": [0.9, 0.8]})
+    with pytest.raises(ValueError, match="Expected 2 pictures"):
+        plots.plot_errors(pick_errors(scored, 0.5), [np.zeros((4, 4))])
+
+
+def test_new_figures_are_not_left_in_pyplot():
+    plots.plot_roc(Y, P)
+    assert plt.get_fignums() == []

@@ -49,16 +49,3 @@ def test_outside_a_notebook_saving_shows_nothing(monkeypatch, tmp_path, capsys):
     plt.close(figure)
     assert capsys.readouterr().out == ""
 
-
-def test_a_live_panel_leaves_a_still_picture_under_it(monkeypatch):
-    import ipywidgets
-    from IPython.display import Image
-
-    shown = []
-    monkeypatch.setattr(figures, "display", lambda item, **kwargs: shown.append((item, kwargs)))
-    still = Image(data=b"\x89PNG\r\n\x1a\nstub", format="png")
-    panel = figures.LivePanel([ipywidgets.IntSlider()], still=still)
-    panel._ipython_display_()
-    (live, live_kwargs), (picture, _) = shown
-    assert "application/vnd.jupyter.widget-view+json" in live and live_kwargs == {"raw": True}
-    assert picture is still

@@ -1,4 +1,4 @@
-"""Pictures of a detector's quality, and slider panels to move its threshold by hand.
+"""Pictures of a detector's quality.
 
 ROC and PR curves (several models on one axes, the chosen operating point
 marked), a confusion matrix in plain words, a threshold sweep and a reliability
@@ -7,21 +7,19 @@ returns the figure, ready for :func:`pneumolab.viz.figures.save_figure`. Curves
 accept one model's probabilities, or a dict ``{name: probabilities}`` to compare
 models, and ``threshold`` as one number or a dict ``{name: threshold}``.
 
-The error gallery :func:`plot_errors` picks its images by
-:func:`pneumolab.metrics.outcomes.outcomes`.
+The error gallery :func:`plot_errors` shows the images that
+:func:`pneumolab.metrics.outcomes.pick_errors` picked. Nothing here computes
+over a split, reads a file or goes through pyplot; the slider panels built on
+these pictures are in :mod:`pneumolab.widgets.thresholds`.
 """
 
 from __future__ import annotations
 
-import io
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import seaborn as sns
-from IPython.display import Image
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
@@ -30,10 +28,8 @@ from numpy.typing import ArrayLike
 from pneumolab.data.manifest import LABELS
 from pneumolab.metrics.binary import UndefinedMetricWarning, metrics_at
 from pneumolab.metrics.calibration import brier_score, reliability_curve
-from pneumolab.metrics.outcomes import OUTCOMES, outcomes
-from pneumolab.metrics.report import metrics_table
-from pneumolab.metrics.thresholds import choose_threshold, threshold_sweep
-from pneumolab.viz.figures import LivePanel
+from pneumolab.metrics.outcomes import OUTCOMES, ErrorPick
+from pneumolab.metrics.thresholds import threshold_sweep
 
 #: Thresholds labelled on the sweep's logit axis (those inside the probabilities' range).
 LOGIT_TICKS = (1e-4, 1e-3, 0.01, 0.1, 0.5, 0.9, 0.99, 0.999, 0.9999)
@@ -151,98 +147,28 @@ def plot_reliability(
     return ax.figure
 
 
-def plot_errors(scored: pd.DataFrame, threshold: float, kind: str = "false alarm", n: int = 8,
-                seed: int = 0) -> Figure:
-    """A gallery of ``n`` images of one kind of error, each with its P(pneumonia).
+def plot_errors(picked: ErrorPick, pictures: Sequence[np.ndarray]) -> Figure:
+    """A gallery of the images of one kind of error, each with its P(pneumonia) and rank.
 
-    ``scored`` is a frame from :func:`pneumolab.inference.scoring.predict_split` (paths,
-    labels and a ``probability`` column). ``kind`` is ``"false alarm"`` (normal
-    images called pneumonia) or ``"missed pneumonia"``. Each title gives the
-    probability and its rank among all scored images (1 = the highest).
+    ``picked`` comes from :func:`pneumolab.metrics.outcomes.pick_errors`;
+    ``pictures`` are its images, in the order of ``picked.rows`` (read by the
+    caller, e.g. with :func:`pneumolab.data.eda.read_gray`: drawing reads no files).
     """
-    from pneumolab.data.eda import read_gray
-
-    errors_named = {words: name for name, (truth, call, words) in OUTCOMES.items() if truth != call}
-    if kind not in errors_named:
-        raise ValueError(f"kind must be one of {sorted(errors_named)}, got {kind!r}.")
-    rank = scored["probability"].rank(ascending=False, method="min").astype(int)
-    errors = scored.loc[outcomes(scored, threshold) == errors_named[kind]]
-    picked = errors.sample(min(n, len(errors)), random_state=seed) if len(errors) else errors
-    columns = max(1, min(4, len(picked)))
-    rows = max(1, -(-len(picked) // columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.8 * rows), squeeze=False)
+    if len(pictures) != len(picked.rows):
+        raise ValueError(f"Expected {len(picked.rows)} pictures, one per picked image, got {len(pictures)}.")
+    columns = max(1, min(4, len(picked.rows)))
+    rows = max(1, -(-len(picked.rows) // columns))
+    figure = Figure(figsize=(2.6 * columns, 2.8 * rows), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, row in zip(axes.ravel(), picked.itertuples(), strict=False):
-        ax.imshow(read_gray(row.path), cmap="gray")
+    for ax, row, picture in zip(axes.ravel(), picked.rows.itertuples(), pictures, strict=False):
+        ax.imshow(picture, cmap="gray")
         # The rank tells apart probabilities that all round to 1.000.
-        ax.set_title(f"P(pneumonia) = {row.probability:.3f}\nrank {rank[row.Index]} of {len(scored)}",
-                     fontsize=8)
-    figure.suptitle(f"{len(errors)} {kind}s at threshold {threshold:.3f} (showing {len(picked)})")
-    figure.tight_layout()
+        ax.set_title(f"P(pneumonia) = {row.probability:.3f}\nrank {row.rank} of {picked.scored}", fontsize=8)
+    figure.suptitle(f"{picked.found} {picked.kind}s at threshold {picked.threshold:.3f} "
+                    f"(showing {len(picked.rows)})")
     return figure
-
-
-def threshold_explorer(y_true: ArrayLike, y_prob: ArrayLike, threshold: float = 0.5):
-    """A panel with a threshold slider: the confusion matrix, the metrics and the points on
-    the ROC and PR curves follow it. Returns an ``ipywidgets.VBox`` (a LivePanel)."""
-    import ipywidgets as widgets
-
-    slider = widgets.FloatSlider(value=threshold, min=0.0, max=1.0, step=0.001, description="threshold",
-                                 readout_format=".3f", continuous_update=False)
-    return _panel(y_true, y_prob, slider, float)
-
-
-def cost_explorer(y_true: ArrayLike, y_prob: ArrayLike, cost_miss: float = 5.0, *,
-                  prevalence: float | None = None):
-    """A panel with a slider for the cost of a missed pneumonia, counted in false alarms; the
-    threshold follows as the one of lowest expected cost on these (validation) data."""
-    import ipywidgets as widgets
-
-    slider = widgets.FloatLogSlider(value=cost_miss, base=10, min=0, max=2, step=0.05,
-                                    description="miss cost", readout_format=".1f", continuous_update=False)
-
-    def cheapest(cost: float) -> float:
-        choice = choose_threshold(y_true, y_prob, "cost", cost_miss=cost, prevalence=prevalence)
-        return choice.threshold
-
-    return _panel(y_true, y_prob, slider, cheapest)
-
-
-def _panel(y_true: ArrayLike, y_prob: ArrayLike, slider, to_threshold: Callable[[float], float]):
-    """Slider, a one-line summary, a picture and a metrics table, redrawn on every move.
-
-    HTML and Image widgets, not an Output, so the panel also updates outside a
-    live kernel (Voila, tests). A :class:`~pneumolab.viz.figures.LivePanel`: in a
-    notebook, the picture at the starting threshold stays under it.
-    """
-    import ipywidgets as widgets
-
-    summary, picture, table = widgets.HTML(), widgets.Image(format="png"), widgets.HTML()
-
-    def update(_change: object = None) -> None:
-        threshold = to_threshold(slider.value)
-        metrics = metrics_at(y_true, y_prob, threshold)
-        (tn, fp), (fn, tp) = metrics["confusion_matrix"]
-        summary.value = (f"<b>threshold {threshold:.3f}</b>: {tp} of {tp + fn} pneumonia caught, "
-                         f"{fn} missed; {fp} false alarms among {tn + fp} normal images")
-        table.value = metrics_table(metrics).to_html(index=False, float_format="{:.3f}".format)
-        picture.value = _panel_png(y_true, y_prob, metrics)
-
-    slider.observe(update, names="value")
-    update()
-    return LivePanel([slider, summary, picture, table], still=Image(data=picture.value, format="png"))
-
-
-def _panel_png(y_true: ArrayLike, y_prob: ArrayLike, metrics: dict) -> bytes:
-    figure = Figure(figsize=(13, 4), layout="constrained")
-    axes = figure.subplots(1, 3)
-    _draw_confusion(axes[0], metrics)
-    plot_roc(y_true, y_prob, threshold=metrics["threshold"], ax=axes[1])
-    plot_pr(y_true, y_prob, threshold=metrics["threshold"], ax=axes[2])
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=72)
-    return buffer.getvalue()
 
 
 def _draw_confusion(ax: Axes, metrics: dict) -> Figure:
@@ -288,9 +214,8 @@ def _mark(ax: Axes, x: float, y: float, threshold: float, color: str) -> None:
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float] = (5, 5)) -> Axes:
-    if ax is None:
-        _, ax = plt.subplots(figsize=figsize, layout="constrained")
-    return ax
+    """``ax``, or the axes of a new figure that pyplot does not manage (shown by save_figure)."""
+    return Figure(figsize=figsize, layout="constrained").subplots() if ax is None else ax
 
 
 def _has(ax: Axes, gid: str) -> bool:

@@ -8,9 +8,8 @@ objects, which a notebook would not show by itself). Figures that show films
 are displayed as JPEG, which keeps a stored notebook small; line plots as PNG,
 which keeps lines sharp.
 
-:class:`LivePanel` does the same for the lessons' slider panels: a stored
-notebook keeps a still picture of the panel's starting state under it, so a
-reader without a running kernel sees more than ``VBox(children=...)``.
+:func:`rendered` makes the picture a notebook shows; the lessons' slider panels
+(:class:`pneumolab.widgets.live.LivePanel`) leave one under them as a still.
 
 Only the full course writes to ``figures/``. A quick run (``PNEUMOLAB_QUICK=1``:
 CI, a first try) draws from a small subset, so its figures go to
@@ -22,7 +21,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import ipywidgets as widgets
 from IPython.display import Image, display
 from matplotlib.figure import Figure
 
@@ -78,21 +76,3 @@ def rendered(figure: Figure, *, dpi: int = SHOWN_DPI) -> Image:
     else:
         figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return Image(data=buffer.getvalue(), format="jpeg" if photographic else "png")
-
-
-
-class LivePanel(widgets.VBox):
-    """A panel of widgets that, displayed in a notebook, leaves a still picture of its start under it.
-
-    ``still`` is what the panel shows when it opens (an ``IPython.display.Image``,
-    e.g. :func:`rendered`). The live panel is displayed first; the still below it
-    is what a stored notebook shows to a reader without a kernel.
-    """
-
-    def __init__(self, children: list[widgets.Widget], still: Image, **kwargs):
-        super().__init__(children, **kwargs)
-        self.still = still
-
-    def _ipython_display_(self) -> None:
-        display(self._repr_mimebundle_(), raw=True)
-        display(self.still)

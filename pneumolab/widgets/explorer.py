@@ -27,7 +27,8 @@ from pneumolab.data import eda
 from pneumolab.data import manifest as data
 from pneumolab.preprocess import transforms as preprocess
 from pneumolab.preprocess.pipeline import make_dataset
-from pneumolab.viz.figures import LivePanel, rendered
+from pneumolab.viz.figures import rendered
+from pneumolab.widgets.live import LivePanel
 
 Step = Callable[[np.ndarray], np.ndarray | tf.Tensor]
 
@@ -204,7 +205,7 @@ def render(image: np.ndarray, result: np.ndarray, title: str) -> Figure:
 def explorer(examples: Mapping[str, np.ndarray]) -> widgets.Widget:
     """Pick an image, up to three steps and a normalization; see the result and its histogram live.
 
-    A :class:`~pneumolab.viz.figures.LivePanel`: in a notebook, a still of its first picture stays under it.
+    A :class:`~pneumolab.widgets.live.LivePanel`: in a notebook, a still of its first picture stays under it.
     """
     style = dict(description_width="initial")
     picker = widgets.Dropdown(options=list(examples), description="image", style=style)
