@@ -26,9 +26,9 @@ import ipywidgets as widgets
 from _report import report
 from PIL import Image
 
+from pneumolab import models
 from pneumolab.data import manifest as data
 from pneumolab.inference.predict import predict_images, read_image
-from pneumolab.models import cnn as models
 from pneumolab.widgets.panel import Panel
 
 #: Debian's Chromium (never a browser download); PNEUMOLAB_CHROMIUM names another.
@@ -62,7 +62,7 @@ def median_ms(job: Callable[[], object], repeats: int) -> float:
 def kernel_steps(folder: Path, content: bytes, repeats: int) -> dict[str, float]:
     """Milliseconds of each step in the kernel, and of the panel's whole upload handling."""
     model, card = models.load(folder)
-    channels = card["input"]["channels"]
+    channels = card.input.channels
     pixels = read_image(content, "big.jpeg", channels)
     page = Panel(model, card, folder, widgets.HTML())
     upload = dict(name="big.jpeg", type="image/jpeg", size=len(content), content=memoryview(content),
@@ -152,12 +152,12 @@ def main() -> None:
         workdir = Path(scratch)
         folder = models.resolve(args.model)
         card = models.load_card(folder)
-        spec = card["input"]
-        shape = f"{spec['image_size']} px {'gray' if spec['channels'] == 1 else 'RGB'}"
+        spec = card.input
+        shape = f"{spec.image_size} px {'gray' if spec.channels == 1 else 'RGB'}"
         steps = kernel_steps(folder, content, args.repeats)
         if not args.no_browser and CHROMIUM.exists():
             steps |= browser_steps(folder, content, workdir)
-        rows += [dict(model=args.model, name=card["name"], input=shape, step=step, ms=ms)
+        rows += [dict(model=args.model, name=card.name, input=shape, step=step, ms=ms)
                  for step, ms in steps.items()]
     report("panel_latency", rows, image=f"{SIDE}x{SIDE} gray JPEG, {len(content) / 1e6:.1f} MB",
            target_ms=TARGET_MS)

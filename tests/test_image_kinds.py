@@ -227,7 +227,7 @@ def test_cli_text_output_puts_the_warning_under_the_answer(kind_files, model_fol
 
 @pytest.fixture(scope="module")
 def page(model_folder):
-    from pneumolab.models import cnn as models
+    from pneumolab import models
     from pneumolab.widgets import panel
 
     with pytest.MonkeyPatch.context() as patch:

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pneumolab.models import cnn as models
+from pneumolab import models
 from pneumolab.widgets import panel
+from tests.cards import probe_card
 from tests.conftest import noise, png_bytes
 from tests.test_predict import CARD, dicom_bytes, save_test_model
 
@@ -159,9 +160,8 @@ def test_a_model_grad_cam_cannot_explain_still_gets_answers(tmp_path, monkeypatc
 def test_the_model_line_quotes_validation_and_test_when_the_card_has_both(tmp_path):
     from pneumolab.widgets.panel import _model_summary
 
-    card = {"name": "m", "input": {"image_size": 64, "channels": 1},
-            "validation": {"recall": 0.95, "specificity": 1.0},
-            "test": {"recall": 0.977, "specificity": 0.748}}
+    card = probe_card(image_size=64, reports={"val": {"recall": 0.95, "specificity": 1.0},
+                                              "test": {"recall": 0.977, "specificity": 0.748}})
     line = _model_summary(card, tmp_path, 0.997)
     assert "on validation: finds 95% of pneumonias, clears 100% of normal X-rays" in line
     assert "on the test split: finds 98% of pneumonias, clears 75% of normal X-rays" in line

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pneumolab.models import cnn as models
+from pneumolab import models
 from pneumolab.viz import figures
 
 #: Debian's Chromium (never a browser download); PNEUMOLAB_CHROMIUM names another.
@@ -99,7 +99,7 @@ def error_of(page, name: str) -> str:
 
 def test_upload_predict_and_survive_bad_files(server, browser, films, tmp_path):
     """The page as a class sees it: the shipped reference model, real X-rays, broken and huge files."""
-    threshold = models.load_card(models.resolve("reference"))["threshold"]
+    threshold = models.load_card(models.resolve("reference")).threshold
     sick = sorted((films / "test" / "PNEUMONIA").glob("*"))[0]
     healthy = sorted((films / "test" / "NORMAL").glob("*"))[0]
     corrupt = tmp_path / "corrupt.jpeg"

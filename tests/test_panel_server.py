@@ -22,9 +22,8 @@ import psutil
 import pytest
 from PIL import Image
 
-from pneumolab import cli
+from pneumolab import cli, models
 from pneumolab.inference import serving
-from pneumolab.models import cnn as models
 from pneumolab.widgets import panel_server
 from pneumolab.widgets.panel import Panel
 from tests.test_panel_e2e import CHROMIUM, CHROMIUM_FLAGS, free_port, upload, verdict_of, wait_for_port

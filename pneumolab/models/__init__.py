@@ -22,7 +22,7 @@ __getattr__, __dir__, __all__ = lazy.attach(
                  "TrainingRecord"],
         "files": ["CARD_FILE", "HISTORY_FILE", "MODEL_ENV", "MODEL_FILE", "REFERENCE_DIR", "load",
                   "load_card", "resolve", "save", "save_card", "update_card"],
-        "cnn": ["conv_bn_relu", "head", "scratch_cnn"],
+        "cnn": ["conv_bn_relu", "head", "scratch_cnn", "stack"],
         "summary": ["architecture", "layer_costs"],
     },
 )

@@ -47,6 +47,7 @@ from pneumolab.inference.predict import (
     load_image,
 )
 from pneumolab.models import files as model_files
+from pneumolab.models.card import ModelCard
 from pneumolab.widgets import panel_server
 from pneumolab.widgets.panel_server import MAX_FILE_BYTES as MAX_UPLOAD_BYTES
 from pneumolab.widgets.panel_server import MAX_PICK_BYTES
@@ -119,14 +120,12 @@ def _fill(page: widgets.VBox, make_panel) -> None:
     page.children = make_panel().widget.children
 
 
-def _load(folder: Path, runtime: str) -> tuple[serving.LiteModel | keras.Model, dict]:
+def _load(folder: Path, runtime: str) -> tuple[serving.LiteModel | keras.Model, ModelCard]:
     if runtime == "lite":
         lite = serving.load(folder)
         return lite, lite.card
     if runtime == "keras":
-        from pneumolab.models import cnn as models
-
-        return models.load(folder)
+        return model_files.load(folder)
     raise ValueError(f"{RUNTIME_ENV} must be 'lite' or 'keras', got {runtime!r}.")
 
 
@@ -191,11 +190,10 @@ def upload_guard() -> HTML:
 class Panel:
     """One page: the model (loaded once), the shown predictions, and the widgets that show them."""
 
-    def __init__(self, model: serving.LiteModel | keras.Model, card: dict, folder: Path,
+    def __init__(self, model: serving.LiteModel | keras.Model, card: ModelCard, folder: Path,
                  header: widgets.Widget):
         self.model, self.card = model, card
-        spec = card["input"]
-        self.channels, self.size = int(spec["channels"]), int(spec["image_size"])
+        self.channels, self.size = card.input.channels, card.input.image_size
         threshold = card_threshold(card)
         self.upload = widgets.FileUpload(accept=ACCEPT, multiple=True, description="Upload X-rays")
         self.slider = widgets.FloatSlider(
@@ -352,13 +350,13 @@ def _verdict(name: str, probability: float, threshold: float, notes: Sequence[st
     return '<div class="pl-verdict" style="padding:0 12px">' + "<br>".join(lines) + "</div>"
 
 
-def _model_summary(card: dict, folder: Path, threshold: float) -> str:
-    spec = card["input"]
-    gray = "gray" if spec["channels"] == 1 else "RGB"
-    name = html.escape(str(card.get("name", folder.name)))
+def _model_summary(card: ModelCard, folder: Path, threshold: float) -> str:
+    spec = card.input
+    gray = "gray" if spec.channels == 1 else "RGB"
+    name = html.escape(card.name or folder.name)
     text = (f'Model <b title="{html.escape(str(folder))}">{name}</b>: '
-            f"{spec['image_size']}×{spec['image_size']} {gray} input, threshold {threshold:.4f}")
-    splits = (("validation", card.get("validation")), ("the test split", card.get("test")))
+            f"{spec.image_size}×{spec.image_size} {gray} input, threshold {threshold:.4f}")
+    splits = (("validation", card.reports.get("val")), ("the test split", card.reports.get("test")))
     measured = [f"on {where}: finds {scores['recall']:.0%} of pneumonias, "
                 f"clears {scores['specificity']:.0%} of normal X-rays"
                 for where, scores in splits if scores and "recall" in scores and "specificity" in scores]
