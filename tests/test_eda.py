@@ -1,4 +1,4 @@
-"""Lesson helpers: data tables and figures (pneumolab.data.eda) and the preprocessing explorer."""
+"""Lesson helpers: data tables (data.eda), their figures (viz.data) and the preprocessing explorer."""
 
 import numpy as np
 import pytest
@@ -8,6 +8,7 @@ from PIL import Image
 from pneumolab.data import eda
 from pneumolab.data import manifest as data
 from pneumolab.preprocess import transforms as preprocess
+from pneumolab.viz import data as data_plots
 from pneumolab.widgets import explorer
 from tests.conftest import noise
 
@@ -81,8 +82,9 @@ def test_patient_ids_in_both_train_and_test(real, messy):
 
 @pytest.mark.filterwarnings("ignore:The least populated class")
 def test_the_patient_figures_render(messy, tmp_path):
-    for figure in (eda.plot_class_balance(messy), eda.plot_images_per_patient(messy),
-                   eda.plot_split_leakage(eda.split_leakage(messy, 0.5, seeds=[0]))):
+    for figure in (data_plots.plot_class_balance(eda.class_balance(messy)),
+                   data_plots.plot_images_per_patient(eda.images_per_patient(messy)),
+                   data_plots.plot_split_leakage(eda.split_leakage(messy, 0.5, seeds=[0]))):
         assert isinstance(figure, Figure) and renders(figure, tmp_path)
 
 
@@ -90,7 +92,7 @@ def test_the_patient_figures_render(messy, tmp_path):
 
 
 def test_a_duplicate_pair_shows_both_files_and_a_zero_difference(real, tmp_path):
-    figure = eda.plot_duplicate_pair(real, group=0)
+    figure = data_plots.plot_duplicate_pair(eda.duplicate_pair(real, group=0))
     assert len(figure.axes) == 3
     assert figure.axes[-1].get_title().endswith("max = 0")
     assert renders(figure, tmp_path)
@@ -98,7 +100,7 @@ def test_a_duplicate_pair_shows_both_files_and_a_zero_difference(real, tmp_path)
 
 def test_no_duplicate_group_is_a_clear_error(messy):
     with pytest.raises(ValueError, match="No duplicate group"):
-        eda.plot_duplicate_pair(messy)
+        eda.duplicate_pair(messy)
 
 
 # --- geometry --------------------------------------------------------------------------------------------
@@ -113,7 +115,7 @@ def test_geometry_comes_from_the_manifest_sizes_of_originals(messy, tmp_path):
     assert summary.loc["NORMAL", "distinct_sizes"] == 5
     assert summary.loc["NORMAL", "width_max"] == 900
     assert "RGB" in summary.loc["PNEUMONIA", "modes"]
-    assert renders(eda.plot_geometry(messy), tmp_path)
+    assert renders(data_plots.plot_geometry(eda.geometry(messy)), tmp_path)
 
 
 def test_size_shortcut_auc(messy, real):
@@ -151,8 +153,8 @@ def test_intensity_table_and_figures(messy, tmp_path):
     assert len(table) == len(data.usable(messy)) and hist.shape[1] == 16
     assert np.allclose(hist.sum(axis=1), 1)
     assert table["mean"].between(0, 255).all()
-    assert renders(eda.plot_intensity(table), tmp_path)
-    samples = eda.plot_samples(messy, per_class=3)
+    assert renders(data_plots.plot_intensity(table), tmp_path)
+    samples = data_plots.plot_samples(eda.sample_images(messy, per_class=3))
     assert len(samples.axes) == 9 and renders(samples, tmp_path)
 
 

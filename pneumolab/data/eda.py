@@ -1,12 +1,11 @@
-"""Looking at the data set before training on it: the tables and figures of lesson 01.
+"""Looking at the data set before training on it: the tables behind lesson 01's figures.
 
 Every function reads a manifest (:func:`pneumolab.data.manifest.build_manifest`, with
 ``check=True`` where sizes or checksums are needed) and returns a DataFrame
-or a matplotlib Figure. Figures are made without pyplot, so a notebook shows
-each one once, as a cell's value, and nothing piles up between calls.
-Geometry comes from the manifest's ``width`` and ``height``, so on the
-original images the same code shows their real sizes. Pixels are read with
-Pillow, at reduced scale for large originals; nothing here needs TensorFlow.
+or a small record; :mod:`pneumolab.viz.data` draws them. Geometry comes from
+the manifest's ``width`` and ``height``, so on the original images the same
+code shows their real sizes. Pixels are read with the kit's one reader, at
+reduced scale for large originals; nothing here needs TensorFlow or matplotlib.
 """
 
 from __future__ import annotations
@@ -14,22 +13,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from PIL import Image
 
 from pneumolab import config
 from pneumolab.data import manifest as data
 from pneumolab.data import reader
-
-#: The finest classes, in the order every table and figure uses.
-CLASSES = ("normal", "bacteria", "virus")
-COLORS = {"normal": "#4C72B0", "bacteria": "#DD8452", "virus": "#C44E52", "unknown": "#8C8C8C",
-          "NORMAL": "#4C72B0", "PNEUMONIA": "#D1603D"}
+from pneumolab.data.manifest import TASKS
 
 RANDOM_SPLIT = "random image-level split"
 GROUPED_SPLIT = "grouped by patient (carve_validation)"
@@ -39,17 +33,17 @@ def _splits(frame: pd.DataFrame) -> list[str]:
     return [split for split in data.SPLITS if (frame["split"] == split).any()]
 
 
-def _classes(classes: pd.Series) -> list[str]:
-    """The finest classes present, in the usual order (any unexpected ones last)."""
-    present = set(classes)
-    return [c for c in CLASSES if c in present] + sorted(present - set(CLASSES))
+def ordered_classes(classes: pd.Series) -> list[str]:
+    """The finest classes present, in the order of ``TASKS["cause"]`` (any others last)."""
+    present, known = set(classes), TASKS["cause"]
+    return [c for c in known if c in present] + sorted(present - set(known))
 
 
 def _class_counts(manifest: pd.DataFrame) -> pd.DataFrame:
     """Usable images per split (rows) and finest class (columns)."""
     good = data.usable(manifest)
     classes = data.class_of(good)
-    return pd.crosstab(good["split"], classes).reindex(index=_splits(good), columns=_classes(classes))
+    return pd.crosstab(good["split"], classes).reindex(index=_splits(good), columns=ordered_classes(classes))
 
 
 # --- class balance -----------------------------------------------------------------------------------
@@ -67,33 +61,6 @@ def class_balance(manifest: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def plot_class_balance(manifest: pd.DataFrame) -> Figure:
-    """Left: NORMAL vs PNEUMONIA images per split. Right: each split's share of every finest class."""
-    table = class_balance(manifest)
-    counts = _class_counts(manifest)
-    figure = Figure(figsize=(10, 3.4), layout="constrained")
-    left, right = figure.subplots(1, 2)
-    positions = np.arange(len(table))
-    for offset, label in ((-0.2, "NORMAL"), (0.2, "PNEUMONIA")):
-        bars = left.bar(positions + offset, table[label], width=0.4, label=label, color=COLORS[label])
-        left.bar_label(bars, padding=2, fontsize=8)
-    left.set(xticks=positions, xticklabels=table.index, ylabel="images", title="Images per split and label")
-    left.margins(y=0.15)
-    left.legend(frameon=False)
-    shares = 100 * counts.div(counts.sum(axis=1), axis=0)
-    start = np.zeros(len(shares))
-    for name in shares.columns:
-        bars = right.barh(positions, shares[name], left=start, color=COLORS.get(name), label=name)
-        right.bar_label(bars, labels=[f"{v:.0f}%" for v in shares[name]], label_type="center",
-                        color="white", fontsize=8)
-        start += shares[name].to_numpy()
-    right.set(yticks=positions, yticklabels=shares.index, xlabel="% of the split's images", xlim=(0, 100),
-              title="Finest classes")
-    right.invert_yaxis()
-    right.legend(frameon=False, ncols=len(shares.columns), loc="upper center", bbox_to_anchor=(0.5, -0.25))
-    return figure
-
-
 # --- patients and leakage ----------------------------------------------------------------------------
 
 
@@ -103,27 +70,6 @@ def images_per_patient(manifest: pd.DataFrame) -> pd.DataFrame:
     grouped = good.groupby(["split", "patient"], sort=False)
     table = grouped.agg(label=("label", "first"), images=("path", "size")).reset_index()
     return table.sort_values(["split", "images"], ascending=[True, False], ignore_index=True)
-
-
-def plot_images_per_patient(manifest: pd.DataFrame, cap: int = 10) -> Figure:
-    """How many patients have 1, 2, ... images (``cap`` or more in the last bar), per split and label."""
-    table = images_per_patient(manifest)
-    splits = _splits(table)
-    figure = Figure(figsize=(5 * len(splits), 3.2), layout="constrained")
-    axes = np.atleast_1d(figure.subplots(1, len(splits), sharey=True))
-    bins = np.arange(1, cap + 1)
-    for ax, split in zip(axes, splits, strict=True):
-        rows = table.loc[table["split"] == split]
-        for offset, label in ((-0.2, "NORMAL"), (0.2, "PNEUMONIA")):
-            counts = rows.loc[rows["label"] == label, "images"].clip(upper=cap).value_counts()
-            ax.bar(bins + offset, counts.reindex(bins, fill_value=0), width=0.4, color=COLORS[label],
-                   label=label)
-        ax.set(title=f"{split}: {len(rows)} patients, up to {rows['images'].max()} images each",
-               xlabel="images per patient", xticks=bins, yscale="log")
-        ax.set_xticklabels([*map(str, bins[:-1]), f"{cap}+"])
-    axes[0].set_ylabel("patients (log scale)")
-    axes[0].legend(frameon=False)
-    return figure
 
 
 def _leakage(pool: pd.DataFrame, in_val: np.ndarray) -> dict:
@@ -167,20 +113,6 @@ def split_leakage(
     return pd.DataFrame(rows).groupby("split", sort=False).mean().round(1)
 
 
-def plot_split_leakage(leakage: pd.DataFrame) -> Figure:
-    """Bars of :func:`split_leakage`: patients on both sides, and the share of validation images affected."""
-    columns = ["patients on both sides", "val images whose patient is in train (%)"]
-    figure = Figure(figsize=(10, 2.6), layout="constrained")
-    for ax, column in zip(figure.subplots(1, 2), columns, strict=True):
-        bars = ax.barh(leakage.index, leakage[column], color=["#C44E52", "#55A868"][: len(leakage)])
-        ax.bar_label(bars, fmt="%g", padding=3, fontsize=9)
-        ax.set(title=column)
-        ax.margins(x=0.2)
-        ax.invert_yaxis()
-    figure.axes[1].set_yticks([])
-    return figure
-
-
 def shared_patient_ids(manifest: pd.DataFrame, first: str = "train", second: str = "test") -> pd.DataFrame:
     """Patient ids that appear in both splits, with their images and causes on each side.
 
@@ -201,21 +133,23 @@ def shared_patient_ids(manifest: pd.DataFrame, first: str = "train", second: str
 # --- duplicates --------------------------------------------------------------------------------------
 
 
-def plot_duplicate_pair(manifest: pd.DataFrame, group: int = 0) -> Figure:
-    """The files of one group of identical copies side by side, and their pixel difference."""
+@dataclass(frozen=True)
+class DuplicatePair:
+    """One group of identical files: its number, its manifest rows and their pixels (uint8 grey)."""
+
+    group: int
+    members: pd.DataFrame
+    images: list[np.ndarray]
+
+
+def duplicate_pair(manifest: pd.DataFrame, group: int = 0) -> DuplicatePair:
+    """The files of one group of identical copies, read; the groups are those of
+    :func:`pneumolab.data.manifest.duplicate_groups`."""
     copies = data.duplicate_groups(data.usable(manifest))
     members = copies.loc[copies["group"] == group]
     if members.empty:
         raise ValueError(f"No duplicate group {group}; there are {copies['group'].nunique()}.")
-    images = [read_gray(path) for path in members["path"]]
-    figure = Figure(figsize=(2.6 * (len(images) + 1), 3), layout="constrained")
-    axes = figure.subplots(1, len(images) + 1)
-    for ax, image, row in zip(axes, images, members.itertuples(), strict=False):
-        _show(ax, image, f"{row.file}\n{row.split}, {row.patient}")
-    difference = np.abs(images[0].astype(int) - images[1].astype(int))
-    _show(axes[-1], difference, f"|difference|\nmax = {difference.max()}")
-    figure.suptitle(f"Duplicate group {group}: md5 {members['md5'].iloc[0][:12]}…", fontsize=10)
-    return figure
+    return DuplicatePair(group, members, [read_gray(path) for path in members["path"]])
 
 
 # --- geometry ----------------------------------------------------------------------------------------
@@ -276,33 +210,6 @@ def shortcut_auc(manifest: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).T.round(3).rename_axis("split")
 
 
-def plot_geometry(manifest: pd.DataFrame) -> Figure:
-    """Width against height, aspect ratio and file size per label, from the manifest (no pixels read)."""
-    table = geometry(manifest)
-    figure = Figure(figsize=(12, 3.4), layout="constrained")
-    scatter, aspect, size = figure.subplots(1, 3)
-    for label, rows in table.groupby("label"):
-        scatter.scatter(rows["width"], rows["height"], s=6, alpha=0.3, color=COLORS.get(label), label=label)
-    scatter.set(xlabel="width (pixels)", ylabel="height (pixels)", title="Image size")
-    scatter.legend(frameon=False, markerscale=3)
-    if table["size"].nunique() == 1:
-        scatter.text(0.5, 0.25, f"all {len(table)} images are\n{table['size'].iloc[0]} pixels",
-                     transform=scatter.transAxes, ha="center")
-    _histograms(aspect, table, "aspect", "aspect ratio (width / height)")
-    _histograms(size, table, "file kB", "file size (kB)")
-    return figure
-
-
-def _histograms(ax: Axes, table: pd.DataFrame, column: str, xlabel: str) -> None:
-    low, high = table[column].min(), table[column].max()
-    bins = np.linspace(low, high, 40) if high > low else np.array([low - 0.5, low + 0.5])
-    for label, rows in table.groupby("label"):
-        ax.hist(rows[column], bins=bins, alpha=0.55, color=COLORS.get(label), label=label, density=True)
-    if high == low:
-        ax.text(0.5, 0.5, f"all {low:g}", transform=ax.transAxes, ha="center", color="white")
-    ax.set(xlabel=xlabel, ylabel="density", title=xlabel.split(" (")[0].capitalize())
-
-
 # --- pixels ------------------------------------------------------------------------------------------
 
 
@@ -319,12 +226,6 @@ def read_gray(path: str | os.PathLike, max_side: int | None = 256) -> np.ndarray
         image.thumbnail((max_side, max_side))
         pixels = np.asarray(image)
     return pixels
-
-
-def _show(ax: Axes, image: np.ndarray, title: str, fontsize: float = 8) -> None:
-    ax.imshow(image, cmap="gray", vmin=0, vmax=255)
-    ax.set_title(title, fontsize=fontsize)
-    ax.set_axis_off()
 
 
 def intensity_table(manifest: pd.DataFrame, bins: int = 64, max_side: int = 256) -> pd.DataFrame:
@@ -350,49 +251,16 @@ def intensity_table(manifest: pd.DataFrame, bins: int = 64, max_side: int = 256)
     return pd.concat([facts, stats], axis=1)
 
 
-def plot_intensity(table: pd.DataFrame) -> Figure:
-    """Median grey-level histogram per class (band: the middle half of images), brightness and contrast."""
-    hist_columns = [c for c in table if c.startswith("hist_")]
-    levels = np.array([int(c[5:]) for c in hist_columns]) + 128 / len(hist_columns)
-    figure = Figure(figsize=(12, 3.4), layout="constrained")
-    histogram, brightness, contrast = figure.subplots(1, 3)
-    classes = _classes(table["class"])
-    for name in classes:
-        rows = table.loc[table["class"] == name, hist_columns].to_numpy()
-        low, middle, high = np.percentile(rows, [25, 50, 75], axis=0)
-        histogram.plot(levels, middle, color=COLORS[name], label=f"{name} ({len(rows)})")
-        histogram.fill_between(levels, low, high, color=COLORS[name], alpha=0.2)
-    histogram.set(xlabel="grey level", ylabel="fraction of pixels", title="Grey-level histogram",
-                  xlim=(0, 255))
-    histogram.legend(frameon=False)
-    for ax, column, title in ((brightness, "mean", "Brightness: mean grey level per image"),
-                              (contrast, "std", "Contrast: spread of grey levels per image")):
-        bins = np.linspace(table[column].min(), table[column].max(), 30)
-        for name in classes:
-            ax.hist(table.loc[table["class"] == name, column], bins=bins, density=True, alpha=0.45,
-                    color=COLORS[name], label=name)
-        ax.set(xlabel=column, ylabel="density", title=title)
-        ax.legend(frameon=False)
-    return figure
-
-
-def plot_samples(
+def sample_images(
     manifest: pd.DataFrame, per_class: int = 6, split: str = "train", seed: int = config.SEED
-) -> Figure:
-    """A grid of random images, one row per finest class of ``split``."""
+) -> dict[str, list[tuple[str, np.ndarray]]]:
+    """Random images of ``split``, up to ``per_class`` per finest class: ``{class: [(stem, pixels)]}``."""
     good = data.usable(manifest)
     good = good.loc[good["split"] == split]
     classes = data.class_of(good)
-    names = _classes(classes)
-    figure = Figure(figsize=(1.4 * per_class, 1.55 * len(names)), layout="constrained")
-    axes = np.atleast_2d(figure.subplots(len(names), per_class))
-    for row, name in zip(axes, names, strict=True):
+    samples = {}
+    for name in ordered_classes(classes):
         members = good.loc[classes == name]
         picks = members.sample(min(per_class, len(members)), random_state=seed)
-        for ax in row:
-            ax.set_axis_off()
-        for ax, pick in zip(row, picks.itertuples(), strict=False):
-            _show(ax, read_gray(pick.path), Path(pick.file).stem, fontsize=6.5)
-        row[0].text(-0.08, 0.5, name, transform=row[0].transAxes, rotation=90, va="center", ha="right",
-                    fontsize=11, color=COLORS[name], weight="bold")
-    return figure
+        samples[name] = [(Path(pick.file).stem, read_gray(pick.path)) for pick in picks.itertuples()]
+    return samples

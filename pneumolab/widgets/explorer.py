@@ -23,7 +23,6 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from pneumolab import config
-from pneumolab.data import eda
 from pneumolab.data import manifest as data
 from pneumolab.preprocess import transforms as preprocess
 from pneumolab.preprocess.pipeline import make_dataset
@@ -47,7 +46,7 @@ def load_examples(
     """A few images of each finest class, decoded as the pipeline decodes them, on the working scale."""
     rows = data.usable(manifest)
     rows = data.stratified_subset(rows.loc[rows["split"] == split], per_class=per_class, seed=seed)
-    order = {name: position for position, name in enumerate(eda.CLASSES)}
+    order = {name: position for position, name in enumerate(data.TASKS["cause"])}
     rows = rows.assign(cls=data.class_of(rows)).sort_values("cls", key=lambda c: c.map(order))
     return {
         f"{row.cls}: {Path(row.file).stem}": preprocess.to_0_255(
