@@ -22,6 +22,7 @@ SAMPLE_DIR = Path(__file__).resolve().parent / "data" / "sample"
 
 #: A data set is a folder holding ``{split}/{label}/`` image folders.
 SPLITS = ("train", "val", "test")
+#: The label folders, which are also the yes/no task's classes (``TASKS["binary"]`` of the manifest).
 LABELS = ("NORMAL", "PNEUMONIA")
 
 #: The seed used for every split and shuffle unless the caller gives another.

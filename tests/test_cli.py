@@ -10,7 +10,7 @@ def test_info_json_reports_the_published_counts(real_data, capsys):
     assert report["splits"]["test"] == {"NORMAL": 234, "PNEUMONIA": 390}
     assert report["patients"]["train"] > 2000
     assert report["duplicates"]["groups"] == 30
-    assert report["causes"]["test"] == {"bacteria": 242, "none": 234, "virus": 148}
+    assert report["causes"]["test"] == {"bacteria": 242, "normal": 234, "virus": 148}
 
 
 def test_info_table_is_readable(real_data, capsys):

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pneumolab import config
 from pneumolab.data import manifest as data
 
 BROKEN = {".DS_Store", "IM-0004-0001.jpeg", "person3_bacteria_4.jpeg",
@@ -13,8 +14,8 @@ BROKEN = {".DS_Store", "IM-0004-0001.jpeg", "person3_bacteria_4.jpeg",
     [
         ("person1481_bacteria_3862.jpeg", "person1481", "bacteria"),
         ("person447_virus_921_1.jpeg", "person447", "virus"),
-        ("IM-0629-0001-0002.jpeg", "IM-0629", "none"),
-        ("NORMAL2-IM-1345-0001.jpeg", "NORMAL2-IM-1345", "none"),
+        ("IM-0629-0001-0002.jpeg", "IM-0629", "normal"),
+        ("NORMAL2-IM-1345-0001.jpeg", "NORMAL2-IM-1345", "normal"),
         ("scan_042.png", "scan_042", "unknown"),
     ],
 )
@@ -103,6 +104,13 @@ def test_stratified_subset_takes_at_most_n_per_class(real_manifest):
     small = data.stratified_subset(carved, per_class=10)
     assert small.groupby(["split", data.class_of(small)]).size().max() == 10
     assert len(small) == 3 * 3 * 10
+
+
+def test_one_class_vocabulary(real_manifest):
+    """The manifest's cause words are the finest classes, and the yes/no classes are the label folders."""
+    assert (real_manifest["cause"] == data.class_of(real_manifest)).all()
+    assert set(real_manifest["cause"]) == set(data.TASKS["cause"])
+    assert data.TASKS["binary"] == config.LABELS == tuple(sorted(set(real_manifest["label"])))
 
 
 def test_targets_for_each_task(messy_data):

@@ -26,9 +26,10 @@ IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png", ".mpo", ".dcm"})
 #: decode at 1/8 scale, eight times fewer pixels each way, and still enough to see a blank film.
 CHECK_DRAFT = 1
 
-#: Class names of each learning task, in the order of the model's outputs.
+#: Class names of each learning task, in the order of the model's outputs: the one class vocabulary.
+#: The yes/no classes are the label folders; the finest classes are also the manifest's ``cause`` words.
 TASKS = {
-    "binary": ("NORMAL", "PNEUMONIA"),
+    "binary": LABELS,
     "cause": ("normal", "bacteria", "virus"),
 }
 
@@ -88,7 +89,7 @@ def has_causes(manifest: pd.DataFrame) -> bool:
 
 
 def parse_file_name(name: str) -> tuple[str, str]:
-    """Patient id and cause (``bacteria``, ``virus`` or ``none``) from a Kermany file name.
+    """Patient id and cause (``bacteria``, ``virus`` or ``normal``) from a Kermany file name.
 
     ``person1481_bacteria_3862.jpeg`` is patient ``person1481``; normal images are
     ``IM-0115-0001.jpeg`` (patient ``IM-0115``) or ``NORMAL2-IM-1345-0001.jpeg``
@@ -97,7 +98,7 @@ def parse_file_name(name: str) -> tuple[str, str]:
     if match := _PERSON.match(name):
         return match.group(1).lower(), match.group(2).lower()
     if match := _IM.match(name):
-        return match.group(1).upper(), "none"
+        return match.group(1).upper(), "normal"
     return Path(name).stem, "unknown"
 
 
@@ -123,7 +124,7 @@ def build_manifest(data_dir: str | Path | None = None, *, check: bool = True) ->
             for path in sorted(p for p in folder.iterdir() if p.is_file()):
                 patient, cause = parse_file_name(path.name)
                 if label == "NORMAL":
-                    cause = "none"
+                    cause = "normal"
                 rows.append(
                     dict(path=str(path), split=split, label=label, cause=cause,
                          patient=patient, file=path.name)

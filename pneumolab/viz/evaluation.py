@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 from numpy.typing import ArrayLike
 
-from pneumolab.data.manifest import LABELS
+from pneumolab.config import LABELS
 from pneumolab.metrics.binary import UndefinedMetricWarning, metrics_at
 from pneumolab.metrics.calibration import brier_score, reliability_curve
 from pneumolab.metrics.outcomes import OUTCOMES, ErrorPick
