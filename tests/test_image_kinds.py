@@ -25,7 +25,8 @@ from pydicom.filewriter import write_dataset
 from pneumolab import cli
 from pneumolab.data import manifest as data
 from pneumolab.data import reader
-from pneumolab.data.reader import ImageError, load_image
+from pneumolab.data.image import ImageError
+from pneumolab.data.reader import load_image
 from pneumolab.preprocess import transforms as preprocess
 from pneumolab.preprocess.pipeline import make_dataset
 from tests.conftest import jpeg_bytes, png_bytes

@@ -164,7 +164,8 @@ def _screen(path: Path) -> dict:
 
 def _inspect(path_str: str) -> dict:
     """Read one file as training will (JPEGs at reduced scale): size, mode, checksum, whether it is usable."""
-    from pneumolab.data.reader import ImageError, load_image
+    from pneumolab.data.image import ImageError
+    from pneumolab.data.reader import load_image
 
     path = Path(path_str)
     found = _screen(path) | dict(width=np.nan, height=np.nan, mode="", md5="")

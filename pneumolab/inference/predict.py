@@ -1,8 +1,9 @@
 """From an uploaded file to the model's answer: read the image safely, predict, explain.
 
 The panel and ``pneumolab predict`` both read files with the kit's one reader,
-:func:`pneumolab.data.reader.load_image` (re-exported here with :class:`ImageError`
-and :class:`LoadedImage`), and hand the model its input through
+:func:`pneumolab.data.reader.load_image` (re-exported here with
+:class:`~pneumolab.data.image.ImageError` and :class:`~pneumolab.data.image.LoadedImage`),
+and hand the model its input through
 :func:`pneumolab.preprocess.transforms.to_model_input`, exactly as in training. Files are
 read from bytes in memory: an upload is never written to disk.
 """
@@ -15,7 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pneumolab.data.reader import ImageError, LoadedImage, load_image, read_image
+from pneumolab.data.image import ImageError, LoadedImage
+from pneumolab.data.reader import load_image, read_image
 from pneumolab.limits import check_threshold
 from pneumolab.models.card import ModelCard
 

@@ -21,8 +21,9 @@ import pandas as pd
 import tensorflow as tf
 
 from pneumolab import config
+from pneumolab.data.image import ImageError
 from pneumolab.data.manifest import DataWarning, targets, usable
-from pneumolab.data.reader import ImageError, load_image
+from pneumolab.data.reader import load_image
 from pneumolab.models.card import ModelCard
 from pneumolab.preprocess.transforms import Fit, to_model_input
 

@@ -36,16 +36,10 @@ from IPython.display import HTML
 from PIL import Image
 
 from pneumolab import config
-from pneumolab.data.reader import NOT_A_FILM
+from pneumolab.data.image import ImageError, LoadedImage
+from pneumolab.data.reader import NOT_A_FILM, load_image
 from pneumolab.inference import serving
-from pneumolab.inference.predict import (
-    ImageError,
-    LoadedImage,
-    Prediction,
-    card_threshold,
-    confidence_phrase,
-    load_image,
-)
+from pneumolab.inference.predict import Prediction, card_threshold, confidence_phrase
 from pneumolab.models import files as model_files
 from pneumolab.models.card import ModelCard
 from pneumolab.widgets import panel_server
