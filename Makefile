@@ -35,7 +35,7 @@ lint: install
 	$(BIN)/ruff check pneumolab tests benchmarks tools
 
 benchmarks: install
-	cd benchmarks && ../$(BIN)/python input_pipeline.py && ../$(BIN)/python train.py && ../$(BIN)/python panel_latency.py
+	cd benchmarks && ../$(BIN)/python metrics.py && ../$(BIN)/python input_pipeline.py && ../$(BIN)/python train.py && ../$(BIN)/python panel_latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
