@@ -158,11 +158,11 @@ def test_a_model_grad_cam_cannot_explain_still_gets_answers(tmp_path, monkeypatc
 
 
 def test_the_model_line_quotes_validation_and_test_when_the_card_has_both(tmp_path):
-    from pneumolab.widgets.panel import _model_summary
+    from pneumolab.widgets.panel_view import model_summary_html
 
     card = probe_card(image_size=64, reports={"val": {"recall": 0.95, "specificity": 1.0},
                                               "test": {"recall": 0.977, "specificity": 0.748}})
-    line = _model_summary(card, tmp_path, 0.997)
+    line = model_summary_html(card, tmp_path, 0.997)
     assert "on validation: finds 95% of pneumonias, clears 100% of normal X-rays" in line
     assert "on the test split: finds 98% of pneumonias, clears 75% of normal X-rays" in line
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import ctypes
 import gc
 import html
-import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,14 +36,22 @@ from PIL import Image
 
 from pneumolab import config
 from pneumolab.data.image import ImageError, LoadedImage
-from pneumolab.data.reader import NOT_A_FILM, load_image
+from pneumolab.data.reader import load_image
 from pneumolab.inference import serving
-from pneumolab.inference.predict import Prediction, card_threshold, confidence_phrase
+from pneumolab.inference.predict import Prediction, card_threshold
 from pneumolab.models import files as model_files
 from pneumolab.models.card import ModelCard
 from pneumolab.widgets import panel_server
 from pneumolab.widgets.panel_server import MAX_FILE_BYTES as MAX_UPLOAD_BYTES
 from pneumolab.widgets.panel_server import MAX_PICK_BYTES
+from pneumolab.widgets.panel_view import (
+    enlarged_png,
+    error_html,
+    files_phrase,
+    model_summary_html,
+    thumbnail_png,
+    verdict_html,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -53,8 +60,6 @@ if TYPE_CHECKING:
 RUNTIME_ENV = "PNEUMOLAB_RUNTIME"
 #: File types offered by the browser's file chooser.
 ACCEPT = ".jpg,.jpeg,.png,.mpo,.dcm"
-#: Side, in screen pixels, of the pictures on the page.
-DISPLAY_SIZE = 256
 
 TEACHING_NOTE = (
     '<div class="pl-note" style="border-left:4px solid #c77700;background:#fff6e5;padding:6px 10px">'
@@ -82,7 +87,7 @@ def build_panel(model_folder: str | Path | None = None, runtime: str | None = No
         folder = model_files.resolve(model_folder)
         model, card = _load(folder, runtime or os.environ.get(RUNTIME_ENV) or "lite")
     except (OSError, ValueError, KeyError) as error:
-        problem = _error(f"<b>No model to run.</b> {html.escape(str(error))}")
+        problem = error_html(f"<b>No model to run.</b> {html.escape(str(error))}")
         page.children = [header, widgets.HTML(problem)]
         return page
     _wait_for_a_page()
@@ -105,7 +110,7 @@ def _fill(page: widgets.VBox, make_panel) -> None:
     if slot is False:
         retry = widgets.Button(description="Try again", icon="refresh")
         retry.on_click(lambda _: _fill(page, make_panel))
-        full = _error(f"<b>The class is full.</b> This panel serves at most "
+        full = error_html(f"<b>The class is full.</b> This panel serves at most "
                       f"{os.environ.get(panel_server.MAX_PAGES_ENV)} pages at once. Wait for a classmate "
                       "to close theirs (or close one of your other tabs), then try again.")
         page.children = [header, widgets.HTML(full), retry]
@@ -207,7 +212,7 @@ class Panel:
         self.example.on_click(self._on_example)
         self.slider.observe(self._on_threshold, names="value")
         self.no_grad_cam = self._warm_up()
-        summary = _model_summary(card, folder, threshold)
+        summary = model_summary_html(card, folder, threshold)
         if self.no_grad_cam:
             reason = html.escape(self.no_grad_cam)
             summary += f"<div><i>Grad-CAM is not available for this model: {reason}</i></div>"
@@ -247,11 +252,11 @@ class Panel:
         files = change["new"]
         if not files:  # our own reset below
             return
-        self.status.value = f"<i>Reading {_files(len(files))}…</i>"
+        self.status.value = f"<i>Reading {files_phrase(len(files))}…</i>"
         try:
             self.show(files)
         except Exception as error:  # keep the page alive whatever happens; say what went wrong
-            self.status.value = _error(f"Something went wrong: {html.escape(str(error))}")
+            self.status.value = error_html(f"Something went wrong: {html.escape(str(error))}")
         finally:
             self.upload.value = ()
             del files, change
@@ -276,11 +281,11 @@ class Panel:
         cards = []
         for name, image in read:
             if isinstance(image, str):
-                cards.append(widgets.HTML(_error(f"<b>{html.escape(name)}</b>: {html.escape(image)}")))
+                cards.append(widgets.HTML(error_html(f"<b>{html.escape(name)}</b>: {html.escape(image)}")))
             else:
                 cards.append(self._result_card(name, image, next(answers)))
         self.results.children = cards
-        self.status.value = f"{len(good)} of {_files(len(read))} answered."
+        self.status.value = f"{len(good)} of {files_phrase(len(read))} answered."
 
     def _read(self, entry: dict) -> LoadedImage | str:
         """The file's pixels at the model's channels, or the reason it was refused."""
@@ -298,15 +303,15 @@ class Panel:
         height, width = image.pixels.shape[:2]
         gray = "gray" if self.channels == 1 else "RGB"
         pictures = [
-            (_thumbnail(image.pixels), f"As uploaded ({image.format}, {width}×{height})"),
-            (_enlarged(prediction.model_input, Image.Resampling.NEAREST),
+            (thumbnail_png(image.pixels), f"As uploaded ({image.format}, {width}×{height})"),
+            (enlarged_png(prediction.model_input, Image.Resampling.NEAREST),
              f"What the model sees ({self.size}×{self.size} {gray})"),
         ]
         if prediction.heatmap is not None:
             heat = serving.overlay(prediction.model_input, prediction.heatmap)
-            pictures.append((_enlarged(heat, Image.Resampling.BILINEAR), "Where it looked (Grad-CAM)"))
+            pictures.append((enlarged_png(heat, Image.Resampling.BILINEAR), "Where it looked (Grad-CAM)"))
         words = (image.notes, image.warnings)
-        verdict = widgets.HTML(_verdict(name, prediction.probability, prediction.threshold, *words))
+        verdict = widgets.HTML(verdict_html(name, prediction.probability, prediction.threshold, *words))
         self._verdicts.append((name, prediction.probability, *words, verdict))  # no pixels kept
         columns = [widgets.VBox([widgets.Image(value=png, format="png"), widgets.Label(caption)])
                    for png, caption in pictures]
@@ -317,7 +322,7 @@ class Panel:
 
     def _on_threshold(self, change: dict) -> None:
         for name, probability, notes, warnings, verdict in self._verdicts:
-            verdict.value = _verdict(name, probability, change["new"], notes, warnings)
+            verdict.value = verdict_html(name, probability, change["new"], notes, warnings)
 
 
 def _examples() -> list[Path]:
@@ -325,42 +330,6 @@ def _examples() -> list[Path]:
     folder = config.SAMPLE_DIR / "test"
     normal, pneumonia = (sorted((folder / label).glob("*.jpeg")) for label in config.LABELS)
     return [path for pair in zip(normal, pneumonia, strict=False) for path in pair]
-
-
-def _verdict(name: str, probability: float, threshold: float, notes: Sequence[str],
-             warnings: Sequence[str] = ()) -> str:
-    """The answer in words: score, decision at the threshold, the score's strength, and beside them
-    the reader's warnings (not a chest film as the model knows it) and notes."""
-    label = "PNEUMONIA" if probability >= threshold else "NORMAL"
-    lines = [
-        f"<b>{html.escape(name)}</b>",
-        f'P(pneumonia) = <span class="pl-probability">{probability:.4f}</span>',
-        f'Decision at threshold {threshold:.4f}: <b class="pl-label">{label}</b>',
-        f'<span class="pl-confidence">{confidence_phrase(probability, threshold)}</span>',
-        *(f'<b class="pl-warning" style="color:#b00020">Warning: {NOT_A_FILM}: {html.escape(warning)}</b>'
-          for warning in warnings),
-        *(f'<i class="pl-note">{html.escape(note)}</i>' for note in notes),
-    ]
-    return '<div class="pl-verdict" style="padding:0 12px">' + "<br>".join(lines) + "</div>"
-
-
-def _model_summary(card: ModelCard, folder: Path, threshold: float) -> str:
-    spec = card.input
-    gray = "gray" if spec.channels == 1 else "RGB"
-    name = html.escape(card.name or folder.name)
-    text = (f'Model <b title="{html.escape(str(folder))}">{name}</b>: '
-            f"{spec.image_size}×{spec.image_size} {gray} input, threshold {threshold:.4f}")
-    splits = (("validation", card.reports.get("val")), ("the test split", card.reports.get("test")))
-    measured = [f"on {where}: finds {scores['recall']:.0%} of pneumonias, "
-                f"clears {scores['specificity']:.0%} of normal X-rays"
-                for where, scores in splits if scores and "recall" in scores and "specificity" in scores]
-    if measured:
-        text += " (" + "; ".join(measured) + ")"
-    return f'<div class="pl-model">{text}.</div>'
-
-
-def _files(count: int) -> str:
-    return f"{count} file" if count == 1 else f"{count} files"
 
 
 def _close(widget: widgets.Widget) -> None:
@@ -377,30 +346,3 @@ def _release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc: the allocator keeps its pages, nothing else to do
         pass
-
-
-def _error(text: str) -> str:
-    return f'<div class="pl-error" style="border-left:4px solid #b00020;padding:4px 10px">{text}</div>'
-
-
-def _png(pixels: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _as_pil(pixels: np.ndarray) -> Image.Image:
-    pixels = np.clip(np.asarray(pixels), 0, 255).astype(np.uint8)
-    return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
-
-
-def _thumbnail(pixels: np.ndarray) -> bytes:
-    """The uploaded image shrunk to fit the page (never enlarged)."""
-    picture = _as_pil(pixels)
-    picture.thumbnail((DISPLAY_SIZE, DISPLAY_SIZE), Image.Resampling.LANCZOS)
-    return _png(np.asarray(picture))
-
-
-def _enlarged(pixels: np.ndarray, resample: Image.Resampling) -> bytes:
-    """A small model-sized image blown up to the page's picture size."""
-    return _png(np.asarray(_as_pil(pixels).resize((DISPLAY_SIZE, DISPLAY_SIZE), resample)))
