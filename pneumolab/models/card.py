@@ -170,9 +170,15 @@ class ModelCard:
 
 
 def _from_version_0(raw: dict[str, Any]) -> dict[str, Any]:
-    """A version-0 card in today's layout: the split reports gathered under ``reports``."""
+    """A version-0 card in today's layout: the split reports gathered under ``reports``, and the
+    training config's architecture under its name of today, ``arch`` (it was ``model``)."""
     reports = {split: raw.pop(key) for key, split in _OLD_REPORT_KEYS.items()
                if isinstance(raw.get(key), dict)}
+    training = raw.get("training")
+    config = training.get("config") if isinstance(training, dict) else None
+    if isinstance(config, dict) and "model" in config:
+        config = {("arch" if key == "model" else key): value for key, value in config.items()}
+        raw = raw | {"training": training | {"config": config}}
     return raw | {"reports": reports}
 
 
