@@ -6,7 +6,7 @@ import pytest
 import skimage.data
 
 from pneumolab import config
-from pneumolab.models import backbones
+from pneumolab.models import backbones, imagenet
 from pneumolab.models.torch_pickle import UnsafePickleError, read_legacy_state_dict
 from pneumolab.preprocess import transforms as preprocess
 
@@ -20,10 +20,10 @@ def photos(size: int = 224) -> np.ndarray:
     return np.stack([preprocess.to_model_input(image, size, channels=3).numpy() for image in images])
 
 
-@pytest.mark.parametrize("name", sorted(backbones.VARIANTS))
+@pytest.mark.parametrize("name", sorted(imagenet.VARIANTS))
 def test_imagenet_weights_recognize_a_cat_and_an_espresso(name):
     model = backbones.efficientnet_lite(name)
-    probabilities = model.predict(photos(backbones.VARIANTS[name].size), verbose=0)
+    probabilities = model.predict(photos(imagenet.VARIANTS[name].size), verbose=0)
     cat, coffee = (np.argsort(row)[::-1][:5] for row in probabilities)
     assert cat[0] in CATS and len(CATS & set(cat)) >= 2
     assert coffee[0] in ESPRESSO_OR_CUP
@@ -45,21 +45,21 @@ def test_second_construction_loads_the_cache(monkeypatch, tmp_path):
     monkeypatch.setenv(config.CACHE_ENV, str(tmp_path))
     images = photos()
     first = backbones.efficientnet_lite0().predict(images, verbose=0)
-    weights_file = backbones.VARIANTS["efficientnet_lite0"].weights_file
+    weights_file = imagenet.VARIANTS["efficientnet_lite0"].weights_file
     assert (tmp_path / weights_file).is_file()
     assert [p.name for p in tmp_path.iterdir()] == [weights_file]  # no temporary file left
-    monkeypatch.setattr(backbones, "read_legacy_state_dict", _no_conversion)
+    monkeypatch.setattr(imagenet, "read_legacy_state_dict", _no_conversion)
     second = backbones.efficientnet_lite0().predict(images, verbose=0)
     assert np.array_equal(first, second)
 
 
 def test_a_broken_cache_is_rebuilt(monkeypatch, tmp_path):
     monkeypatch.setenv(config.CACHE_ENV, str(tmp_path))
-    (tmp_path / backbones.VARIANTS["efficientnet_lite0"].weights_file).write_bytes(b"half a file")
+    (tmp_path / imagenet.VARIANTS["efficientnet_lite0"].weights_file).write_bytes(b"half a file")
     with pytest.warns(UserWarning, match="Rebuilding"):
         model = backbones.efficientnet_lite0()
     assert np.argmax(model.predict(photos()[:1], verbose=0)) in CATS
-    monkeypatch.setattr(backbones, "read_legacy_state_dict", _no_conversion)
+    monkeypatch.setattr(imagenet, "read_legacy_state_dict", _no_conversion)
     backbones.efficientnet_lite0()  # the rebuilt cache loads
 
 
@@ -75,9 +75,9 @@ def test_feature_extractor_shapes(size, pooling, shape):
     assert np.isfinite(model.predict(batch, verbose=0)).all()
 
 
-@pytest.mark.parametrize("name", sorted(backbones.VARIANTS))
+@pytest.mark.parametrize("name", sorted(imagenet.VARIANTS))
 def test_layer_names_mark_stages_and_the_last_conv_layer(name):
-    variant = backbones.VARIANTS[name]
+    variant = imagenet.VARIANTS[name]
     model = backbones.efficientnet_lite(name, weights=None)
     side = -(-variant.size // 32)
     assert model.get_layer(backbones.LAST_CONV_LAYER).output.shape == (None, side, side, 1280)
@@ -102,10 +102,10 @@ def test_backbone_efficientnet_lite0_is_the_offline_feature_extractor():
 
 
 def test_the_variants_have_as_many_blocks_as_their_weights():
-    variants = backbones.VARIANTS.items()
+    variants = imagenet.VARIANTS.items()
     blocks = {name: sum(stage.repeats for stage in variant.stages) for name, variant in variants}
     assert blocks == {"efficientnet_lite0": 16, "efficientnet_lite1": 21, "efficientnet_lite2": 21}
-    assert backbones.available_backbones()[:3] == list(backbones.VARIANTS)
+    assert backbones.available_backbones()[:3] == list(imagenet.VARIANTS)
 
 
 def test_keras_application_takes_0_255_rgb():
@@ -136,7 +136,7 @@ def test_unknown_backbone_lists_the_choices():
 
 
 def test_reader_gives_the_state_dict_as_arrays():
-    state = read_legacy_state_dict(backbones._torch_weights_path(backbones.VARIANTS["efficientnet_lite0"]))
+    state = read_legacy_state_dict(imagenet.torch_weights_path(imagenet.VARIANTS["efficientnet_lite0"]))
     assert len(state) == 296
     assert state["_conv_stem.weight"].shape == (32, 3, 3, 3)
     assert state["_fc.weight"].dtype == np.float32
