@@ -49,6 +49,12 @@ def test_an_old_card_without_fit_and_scale_gets_the_defaults_it_was_trained_with
     assert ModelCard.from_json(old).input == InputSpec(64, 1, fit="squash", scale="0-255")
 
 
+def test_an_old_cards_recorded_model_reads_as_the_architecture_it_named(card):
+    recorded = replace(card.training, config={"model": "transfer", "epochs": 12})
+    old = version_0(replace(card, training=recorded))
+    assert ModelCard.from_json(old).training.config == {"arch": "transfer", "epochs": 12}
+
+
 def test_the_shipped_reference_card_reads_with_its_numbers():
     reference = load_card(REFERENCE_DIR)
     assert reference.input == InputSpec(224, 1)

@@ -19,12 +19,14 @@ import json
 from collections.abc import Mapping
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 #: The schema version this kit writes and the newest it reads.
 CARD_VERSION = 1
-#: How an image is fitted to the model's square input (see :func:`pneumolab.preprocess.transforms.resize`).
-FITS = ("squash", "pad")
+#: How an image is fitted to the model's square input: stretched (``squash``) or with black bars
+#: keeping its aspect ratio (``pad``); see :func:`pneumolab.preprocess.transforms.resize`.
+Fit = Literal["squash", "pad"]
+FITS: tuple[str, ...] = get_args(Fit)
 #: The pixel scales a model may expect; the kit's models normalize inside themselves, so only 0-255.
 SCALES = ("0-255",)
 #: Where version-0 cards kept each split's report, and the split it names.
@@ -42,7 +44,7 @@ class InputSpec:
 
     image_size: int
     channels: int
-    fit: str = "squash"
+    fit: Fit = "squash"
     scale: str = "0-255"
 
     def __post_init__(self) -> None:

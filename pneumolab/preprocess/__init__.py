@@ -18,7 +18,7 @@ __getattr__, __dir__, __all__ = lazy.attach(
     __name__,
     submodules=["pipeline", "transforms"],
     submod_attrs={
-        "transforms": ["AUGMENTATION_RANGES", "Fit", "augmentation", "backbone_normalize", "clahe",
+        "transforms": ["AUGMENTATION_RANGES", "augmentation", "backbone_normalize", "clahe",
                        "close_open", "decode", "equalize_histogram", "in_graph", "resize", "scale_0_1",
                        "standardize_per_image", "to_0_255", "to_model_input", "to_working_scale",
                        "with_channels"],

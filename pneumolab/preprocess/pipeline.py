@@ -24,8 +24,8 @@ from pneumolab import config
 from pneumolab.data.image import ImageError
 from pneumolab.data.manifest import DataWarning, targets, usable
 from pneumolab.data.reader import load_image
-from pneumolab.models.card import ModelCard
-from pneumolab.preprocess.transforms import Fit, to_model_input
+from pneumolab.models.card import Fit, ModelCard
+from pneumolab.preprocess.transforms import to_model_input
 
 AUTOTUNE = tf.data.AUTOTUNE
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import Literal
 
 import keras
 import numpy as np
@@ -39,8 +38,7 @@ import tensorflow as tf
 from skimage import exposure, morphology
 
 from pneumolab.data.reader import read_image
-
-Fit = Literal["squash", "pad"]
+from pneumolab.models.card import Fit
 
 
 def decode(contents: bytes | tf.Tensor, channels: int = 1) -> tf.Tensor:
