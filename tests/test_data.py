@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -136,3 +139,12 @@ def test_patients_chained_by_shared_files_form_one_group():
         groups = data.leakage_groups(order)
         assert groups[order["patient"].isin(["p1", "p2", "p3"])].nunique() == 1
         assert groups[order["patient"] == "p4"].iloc[0] not in set(groups[order["patient"] != "p4"])
+
+
+def test_the_data_face_reads_and_tabulates_without_tensorflow_or_matplotlib(messy_data):
+    code = ("import sys, warnings; warnings.simplefilter('ignore'); from pneumolab import data; "
+            "data.class_balance(data.build_manifest(sys.argv[1])); "
+            "print(sorted({'tensorflow', 'matplotlib'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code, str(messy_data)], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
