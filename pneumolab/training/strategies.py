@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import keras
 import numpy as np
@@ -35,11 +36,21 @@ from pneumolab.models import backbones
 from pneumolab.models import cnn as models
 from pneumolab.models.transfer import BACKBONE, split_backbone, start_fine_tuning, to_rgb_input, transfer_head
 from pneumolab.preprocess.pipeline import Skipped, make_dataset
-from pneumolab.training.config import TrainConfig
+from pneumolab.training.config import ARCHS, TrainConfig
 from pneumolab.training.loop import class_weights, fit
 
-#: A strategy: (config, manifest, {"train", "val"} pipelines, skipped=, checkpoint=) -> (model, history).
-Strategy = Callable[..., tuple[keras.Model, pd.DataFrame]]
+
+class Strategy(Protocol):
+    """How one architecture is trained: the run's config, manifest and ``train``/``val`` pipelines
+    in; the trained model (images in, probabilities out) and its history out."""
+
+    def __call__(
+        self, cfg: TrainConfig, manifest: pd.DataFrame, pipelines: dict[str, tf.data.Dataset], *,
+        skipped: Skipped | None = None, checkpoint: Path | None = None,
+    ) -> tuple[keras.Model, pd.DataFrame]: ...
+
+
+#: Architecture name -> its strategy; filled by :func:`strategy`.
 STRATEGIES: dict[str, Strategy] = {}
 
 #: Fine-tuning the top stages runs at this fraction of the head's learning rate.
@@ -47,7 +58,10 @@ FINE_TUNE_RATE_FACTOR = 0.1
 
 
 def strategy(arch: str) -> Callable[[Strategy], Strategy]:
-    """Register a function as the way to train ``arch``."""
+    """Register a function as the way to train ``arch``, one of :data:`~pneumolab.training.config.ARCHS`
+    (a config refuses any other name, so a strategy under another name could never run)."""
+    if arch not in ARCHS:
+        raise ValueError(f"Add {arch!r} to training.config.ARCHS (and its row of DEFAULTS) first.")
 
     def register(function: Strategy) -> Strategy:
         STRATEGIES[arch] = function
@@ -61,7 +75,11 @@ def train_scratch(
     cfg: TrainConfig, manifest: pd.DataFrame, pipelines: dict[str, tf.data.Dataset], *,
     skipped: Skipped | None = None, checkpoint: Path | None = None,
 ) -> tuple[keras.Model, pd.DataFrame]:
-    """The CNN of lesson 03, trained end to end on the (augmented) images."""
+    """The CNN of lesson 03, trained end to end on the (augmented) images.
+
+    Unreadable files are recorded in ``skipped`` by the pipelines themselves; the best
+    epoch so far is written to ``checkpoint``, if given.
+    """
     model = models.scratch_cnn(cfg.image_size, cfg.channels, data.n_outputs(cfg.task))
     train_rows = data.usable(manifest.loc[manifest["split"] == "train"])
     if checkpoint:
