@@ -111,11 +111,3 @@ def test_cli_trains_the_cause_task(tiny_xrays, tmp_path, capsys):
     assert "macro_roc_auc" in printed and "virus: recall" in printed
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["images"] == 20 and len(report["confusion_matrix"]) == 3
-
-
-def test_a_card_written_before_arch_was_named_reads_its_architecture_as_arch():
-    raw = models.load_card(models.REFERENCE_DIR).to_dict()
-    raw.pop("card_version")  # version 0: no version, the config's architecture under "model"
-    raw["training"]["config"]["model"] = raw["training"]["config"].pop("arch")
-    old = models.ModelCard.from_json(raw)
-    assert old.training.config["arch"] == "transfer" and "model" not in old.training.config
