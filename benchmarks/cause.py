@@ -2,7 +2,7 @@
 
     python benchmarks/cause.py [--data DIR] [--out runs/benchmark/cause] [--reuse DIR]
 
-Trains as ``pneumolab train --model transfer --task cause`` does, or with
+Trains as ``pneumolab train --arch transfer --task cause`` does, or with
 ``--reuse`` reads a model folder already trained that way (e.g. ``runs/cause``
 from notebook 07), so nothing is trained twice. Prints per-class recall,
 precision and one-vs-rest ROC AUC with bootstrap intervals, then the
@@ -17,20 +17,20 @@ from pathlib import Path
 
 from _report import report
 
-from pneumolab import metrics
+from pneumolab import metrics, models
 from pneumolab.data import manifest as data
 from pneumolab.inference.scoring import predict_split
 from pneumolab.metrics import multiclass
-from pneumolab.models import cnn as models
-from pneumolab.training.train import TrainConfig, train
+from pneumolab.training.config import TrainConfig
+from pneumolab.training.run import train
 
 #: Kermany et al. (2018), their binary bacterial-vs-viral model on pneumonia images.
 KERMANY_2018 = dict(accuracy=0.907, sensitivity=0.886, specificity=0.909, roc_auc=0.940)
 
 
-def probabilities(frame, card: dict):
+def probabilities(frame, card: models.ModelCard):
     """The ``p_<class>`` columns of a scored frame, in the model's class order."""
-    return frame[[f"p_{name}" for name in card["classes"]]].to_numpy()
+    return frame[[f"p_{name}" for name in card.classes]].to_numpy()
 
 
 def main() -> None:
@@ -43,11 +43,11 @@ def main() -> None:
     if args.reuse:
         model, card = models.load(models.resolve(args.reuse))
     else:
-        result = train(TrainConfig.for_model("transfer", task="cause"), args.data, Path(args.out))
+        result = train(TrainConfig(arch="transfer", task="cause"), args.data, Path(args.out))
         model, card = result.model, result.card
-    if card["task"] != "cause":
-        parser.error(f"{args.reuse} holds a {card['task']!r} model, not a 'cause' one.")
-    classes = card["classes"]
+    if card.task != "cause":
+        parser.error(f"{args.reuse} holds a {card.task!r} model, not a 'cause' one.")
+    classes = list(card.classes)
 
     test = predict_split(model, card, "test", args.data)
     y_test = data.targets(test, "cause")
@@ -62,14 +62,14 @@ def main() -> None:
     rows = [_row(f"{name} vs the rest", scores, scores["support"], three["ci"]["per_class"][name]["roc_auc"])
             for name, scores in three["per_class"].items()]
     rows.append(_row("virus vs bacteria", pair, pair["n"], pair["ci"]["roc_auc"]))
-    print(f"{card['name']}, quick subset: {card['data']['quick_subset']}; test accuracy "
+    print(f"{card.name}, quick subset: {card.data.quick_subset}; test accuracy "
           f"{three['accuracy']:.3f} {metrics.interval_text(three['ci']['accuracy'])}, macro ROC AUC "
           f"{three['macro_roc_auc']:.3f} {metrics.interval_text(three['ci']['macro_roc_auc'])}")
     print(f"virus vs bacteria at threshold {threshold:.3f} (chosen on validation): accuracy "
           f"{pair['accuracy']:.3f}, sensitivity {pair['recall']:.3f}, specificity {pair['specificity']:.3f}; "
           f"Kermany et al. 2018: {KERMANY_2018}")
-    report("cause", rows, model=card["name"], quick_subset=card["data"]["quick_subset"],
-           training=card["training"], test=three, virus_vs_bacteria=pair, kermany_2018=KERMANY_2018)
+    report("cause", rows, model=card.name, quick_subset=card.data.quick_subset,
+           training=card.to_dict()["training"], test=three, virus_vs_bacteria=pair, kermany_2018=KERMANY_2018)
 
 
 def _row(question: str, scores: dict, images: int, auc_interval: list) -> dict:

@@ -10,14 +10,11 @@ import pytest
 from keras import initializers, layers
 
 from pneumolab import exercises as check
-from pneumolab import metrics
+from pneumolab import explain, metrics, models, training
 from pneumolab.data import manifest as data
 from pneumolab.exercises import _core
-from pneumolab.explain import gradcam as explain
 from pneumolab.metrics import multiclass
-from pneumolab.models import cnn as models
 from pneumolab.preprocess import transforms as preprocess
-from pneumolab.training import train
 
 
 def assert_hint(feedback: check.Feedback, *words: str) -> None:
@@ -44,7 +41,7 @@ def manifest() -> pd.DataFrame:
         offset = 0 if split == "train" else 500
         for i in range(normal):
             for k in range(2 if split == "train" else 1):
-                rows.append(dict(split=split, label="NORMAL", cause="none", patient=f"IM-{offset + i:04d}",
+                rows.append(dict(split=split, label="NORMAL", cause="normal", patient=f"IM-{offset + i:04d}",
                                  file=f"IM-{offset + i:04d}-{k:04d}.jpeg"))
         for i in range(sick):
             cause = ("bacteria", "virus")[i % 2]
@@ -275,7 +272,7 @@ def test_preprocessing_chain():
 
 def test_class_weights():
     labels = np.r_[np.zeros(40, int), np.ones(90, int)]
-    reference = train.class_weights(labels)
+    reference = training.class_weights(labels)
     assert check.class_weights(reference, labels)
     assert check.class_weights({k: round(v, 2) for k, v in reference.items()}, labels)
     assert check.class_weights({np.int64(k): v for k, v in reference.items()}, labels)
