@@ -103,14 +103,14 @@ def export_npz(archive: Path, out: Path) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
         with np.load(archive) as arrays:
-            for split in ("train", "val", "test"):
+            for split in config.SPLITS:
                 images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"].ravel()
-                for label in ("NORMAL", "PNEUMONIA"):
+                for label in config.LABELS:
                     (staging / split / label).mkdir(parents=True)
                 for i, (image, label) in enumerate(
                     tqdm(zip(images, labels, strict=True), total=len(labels), desc=split, unit="img")
                 ):
-                    folder = "PNEUMONIA" if label else "NORMAL"
+                    folder = config.LABELS[int(label)]  # PneumoniaMNIST: 0 normal, 1 pneumonia
                     Image.fromarray(image).save(staging / split / folder / f"pmnist_{split}_{i:05d}.png")
         os.replace(staging, out)
     finally:
