@@ -80,6 +80,13 @@ def test_patient_ids_in_both_train_and_test(real, messy):
     assert eda.shared_patient_ids(messy).empty
 
 
+def test_the_class_balance_figure_shows_the_finest_classes_in_the_vocabulary_order(messy):
+    figure = data_plots.plot_class_balance(eda.class_balance(messy))
+    labels, right = figure.axes[0], figure.axes[1]
+    assert [t.get_text() for t in labels.get_legend().get_texts()] == ["NORMAL", "PNEUMONIA"]
+    assert [t.get_text() for t in right.get_legend().get_texts()] == list(data.TASKS["cause"])
+
+
 @pytest.mark.filterwarnings("ignore:The least populated class")
 def test_the_patient_figures_render(messy, tmp_path):
     for figure in (data_plots.plot_class_balance(eda.class_balance(messy)),
