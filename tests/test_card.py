@@ -88,6 +88,8 @@ def test_a_missing_field_is_refused_naming_the_file_and_the_field(card, tmp_path
     [({"input": {"image_size": 64, "channels": 2}}, "input.channels must be 1 .gray. or 3"),
      ({"input": {"image_size": 64, "channels": 1, "scale": "0-1"}}, "input.scale '0-1' is not supported"),
      ({"input": {"image_size": 64, "channels": 1, "fit": "crop"}}, "input.fit must be one of"),
+     ({"input": {"image_size": "big", "channels": 1}}, "input.image_size must be a positive number"),
+     ({"classes": "NORMAL"}, "field 'classes' must be a list of class names"),
      ({"threshold": 1.5}, "threshold must lie between 0 and 1"),
      ({"data": "everything"}, "field 'data' must be a mapping"),
      ({"colour": "blue"}, "unknown field 'colour'")],

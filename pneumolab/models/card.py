@@ -49,7 +49,7 @@ class InputSpec:
 
     def __post_init__(self) -> None:
         """Refuse an input no pipeline of the kit can build."""
-        if int(self.image_size) < 1:
+        if not isinstance(self.image_size, int) or self.image_size < 1:
             raise CardError(f"input.image_size must be a positive number of pixels, got {self.image_size!r}.")
         if self.channels not in (1, 3):
             raise CardError(f"input.channels must be 1 (gray) or 3 (RGB), got {self.channels!r}.")
@@ -201,11 +201,13 @@ def _build(kind: type, raw: Any, path: str) -> Any:
         record = _RECORDS.get(name) if kind is ModelCard else None
         values[name] = _build(record, raw[name], f"{path}{name}.") if record else raw[name]
     if kind is ModelCard:
+        if not isinstance(values["classes"], list | tuple):
+            raise CardError(f"field 'classes' must be a list of class names, got {values['classes']!r}.")
         values["classes"] = tuple(values["classes"])
     try:
         return kind(**values)
-    except CardError as error:
-        raise CardError(str(error)) from None
+    except CardError:
+        raise
     except (TypeError, ValueError) as error:
         raise CardError(f"field {path.rstrip('.') or 'card'!r} cannot be read: {error}.") from None
 
