@@ -11,17 +11,17 @@ import argparse
 import math
 from collections.abc import Callable
 
-#: Smallest square input each model can be built at. The scratch CNN halves the image in its stem
+#: Smallest square input each architecture can be built at. The scratch CNN halves the image in its stem
 #: (rounding up) and then three times in its pools (rounding down): 15 px leave 1 x 1 for the last block.
 #: EfficientNet-Lite0 needs 32 px (pneumolab.models.backbones.MIN_SIZE).
 MIN_IMAGE_SIZE = {"scratch": 15, "transfer": 32}
 
 
-def check_image_size(model: str, image_size: int) -> None:
-    """Refuse an input size the model cannot be built at, naming the smallest that works."""
-    smallest = MIN_IMAGE_SIZE.get(model)
+def check_image_size(arch: str, image_size: int) -> None:
+    """Refuse an input size the architecture ``arch`` cannot be built at, naming the smallest that works."""
+    smallest = MIN_IMAGE_SIZE.get(arch)
     if smallest is not None and image_size < smallest:
-        raise ValueError(f"--image-size must be at least {smallest} for the {model} model "
+        raise ValueError(f"--image-size must be at least {smallest} for the {arch} model "
                          f"(its layers shrink the image {smallest - 1} px to nothing), got {image_size}.")
 
 
