@@ -4,10 +4,8 @@ import json
 
 import numpy as np
 
-from pneumolab import cli, config
-from pneumolab.explain import gradcam as explain
+from pneumolab import cli, config, explain, models
 from pneumolab.inference.predict import load_image, predict_images
-from pneumolab.models import cnn as models
 
 
 def test_train_evaluate_predict_and_explain_on_the_sample(tmp_path, monkeypatch, capsys):
@@ -18,7 +16,7 @@ def test_train_evaluate_predict_and_explain_on_the_sample(tmp_path, monkeypatch,
 
     assert cli.main(["train", "--data", sample, "--out", str(out), "--epochs", "1"]) == 0
     card = models.load(out)[1]
-    assert card["data"]["quick_subset"], "quick mode is the natural mode on the sample"
+    assert card.data.quick_subset, "quick mode is the natural mode on the sample"
 
     report = tmp_path / "test.json"
     assert cli.main(["evaluate", "--model", str(out), "--data", sample, "--split", "test",
@@ -32,7 +30,7 @@ def test_train_evaluate_predict_and_explain_on_the_sample(tmp_path, monkeypatch,
     assert capsys.readouterr().out.count("P(pneumonia)") == 2
 
     model, card = models.load(out)
-    image = load_image(films[0].read_bytes(), films[0].name, card["input"]["channels"]).pixels
+    image = load_image(films[0].read_bytes(), films[0].name, card.input.channels).pixels
     answer = predict_images(model, card, [image], explain=True)[0]
     assert answer.heatmap is not None and np.isfinite(answer.heatmap).all()
     assert explain.border_share(answer.heatmap) <= 1
