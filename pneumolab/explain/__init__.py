@@ -4,8 +4,9 @@
 on its own); ``occlusion`` is the model-agnostic second opinion; ``sanity``
 checks that maps depend on what the model learned; ``measures`` reads numbers
 off maps; ``gallery`` computes the maps of a scored split's calls for the
-figures. Everything returns NumPy arrays, tables or records: the pictures
-are :mod:`pneumolab.viz`'s, and nothing here imports matplotlib or a widget.
+figures. Everything returns NumPy arrays, tables or records and draws
+nothing: the pictures are :mod:`pneumolab.viz`'s (no module here imports
+matplotlib or a widget).
 Inside the package import from those submodules; this face is for notebooks
 and users (``from pneumolab import explain``; ``explain.grad_cam(model, images)``).
 """
