@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from pneumolab.training.loop import best_epoch  # noqa: E402
+from pneumolab.training.history import best_epoch  # noqa: E402
 from pneumolab.viz.training import plot_history  # noqa: E402
 
 

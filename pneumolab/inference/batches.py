@@ -27,4 +27,4 @@ def predict_dataset(
         outputs.append(np.asarray(model.predict_on_batch(images)))
         labels.append(batch_labels.numpy())
     stacked = np.concatenate(outputs)
-    return np.concatenate(labels), stacked[:, 0] if stacked.shape[1] == 1 else stacked
+    return np.concatenate(labels), stacked[:, 0] if stacked.ndim == 2 and stacked.shape[1] == 1 else stacked

@@ -15,10 +15,11 @@ import lazy_loader as lazy
 
 __getattr__, __dir__, __all__ = lazy.attach(
     __name__,
-    submodules=["config", "loop", "run", "strategies"],
+    submodules=["config", "history", "loop", "run", "strategies"],
     submod_attrs={
         "config": ["ARCHS", "DEFAULTS", "TrainConfig"],
-        "loop": ["best_epoch", "class_weights", "fit"],
+        "loop": ["class_weights", "fit"],
+        "history": ["best_epoch", "monitored"],
         "strategies": ["STRATEGIES", "train_scratch", "train_transfer"],
         "run": ["TrainResult", "datasets", "train", "training_frames"],
     },

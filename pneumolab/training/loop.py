@@ -1,7 +1,7 @@
-"""The training loop both strategies share: class weights, compile, fit with early stopping, the best epoch.
+"""The training loop both strategies share: class weights, compile, fit with early stopping.
 
-Early stopping watches one validation quantity (:func:`monitored`); :func:`best_epoch`
-reads the kept epoch back from a history with the same rule, for the card and the figures.
+Early stopping watches one validation quantity, :func:`pneumolab.training.history.monitored`;
+the same rule reads the kept epoch back from a history.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pandas as pd
 import tensorflow as tf
 
 from pneumolab.progress import finish_early, progress
+from pneumolab.training.history import monitored
 
 
 def class_weights(labels: np.ndarray) -> dict[int, float]:
@@ -59,26 +60,6 @@ def compile_for(model: keras.Model, task: str, learning_rate: float) -> None:
     else:
         loss, metrics = "sparse_categorical_crossentropy", ["sparse_categorical_accuracy"]
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
-
-
-def monitored(task: str) -> tuple[str, str]:
-    """The validation quantity early stopping watches, and whether higher is better.
-
-    ROC AUC for a yes/no model; the loss for a several-class one (``val_auc`` is tracked only for yes/no).
-    """
-    return ("val_auc", "max") if task == "binary" else ("val_loss", "min")
-
-
-def best_epoch(history: pd.DataFrame) -> int:
-    """The epoch whose weights training kept: the best :func:`monitored` value.
-
-    A history with ``val_auc`` comes from a yes/no model; with stages (transfer
-    learning) the kept weights are the final stage's best.
-    """
-    final = history[history["stage"] == history["stage"].iloc[-1]] if "stage" in history else history
-    monitor, mode = monitored("binary" if "val_auc" in final else "several classes")
-    best = final[monitor].idxmax() if mode == "max" else final[monitor].idxmin()
-    return int(history.loc[best, "epoch"])
 
 
 def fit(

@@ -28,7 +28,7 @@ from pneumolab.models.files import HISTORY_FILE, MODEL_FILE, save
 from pneumolab.preprocess.pipeline import Skipped, make_dataset
 from pneumolab.preprocess.transforms import augmentation
 from pneumolab.training.config import QUICK_PER_CLASS, TrainConfig
-from pneumolab.training.loop import best_epoch
+from pneumolab.training.history import best_epoch
 from pneumolab.training.strategies import STRATEGIES
 
 

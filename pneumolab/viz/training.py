@@ -6,7 +6,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from pneumolab.training.loop import best_epoch
+from pneumolab.training.history import best_epoch
 
 
 def plot_history(history: pd.DataFrame, title: str = "") -> Figure:
@@ -14,7 +14,7 @@ def plot_history(history: pd.DataFrame, title: str = "") -> Figure:
 
     The gap between the two loss curves is over-fitting made visible; the
     dotted line marks the best epoch (the weights kept,
-    :func:`pneumolab.training.loop.best_epoch`); a
+    :func:`pneumolab.training.history.best_epoch`); a
     ``stage`` column (transfer learning) is shown as shaded phases.
     """
     metric = "auc" if "val_auc" in history else None

@@ -1,1 +1,24 @@
-"""TODO"""
+"""What a student or teacher clicks: the preprocessing explorer, the threshold and cost sliders, the panel.
+
+``explorer`` lets lesson 02 compare preprocessing steps on real films;
+``thresholds`` moves a decision threshold (or a cost) and redraws the
+metrics; ``live`` is the widget that redraws a figure in place; ``panel`` is
+the upload-and-predict page served with Voila, ``panel_view`` its HTML and
+pictures, ``panel_server`` the Voila process that serves it to a class.
+Widgets sit on top of the kit: they use data, preprocessing, models,
+inference, metrics and the figures, and nothing below imports them. Inside
+the package import from those submodules; this face is for notebooks and
+users (``from pneumolab import widgets``; ``widgets.threshold_explorer(y, p)``).
+"""
+
+import lazy_loader as lazy
+
+__getattr__, __dir__, __all__ = lazy.attach(
+    __name__,
+    submodules=["explorer", "live", "panel", "panel_server", "panel_view", "thresholds"],
+    submod_attrs={
+        "thresholds": ["cost_explorer", "threshold_explorer"],
+        "live": ["LivePanel"],
+        "panel": ["build_panel", "upload_guard"],
+    },
+)
