@@ -170,3 +170,41 @@ def test_metrics_work_without_tensorflow_or_matplotlib():
 def test_the_face_is_lazy():
     loaded = _loaded_after("import pneumolab\npneumolab.__all__")
     assert not loaded & {"tensorflow", "keras", "matplotlib", "pandas"}
+
+
+FOUNDATION = {"pneumolab", "pneumolab.config", "pneumolab.limits", "pneumolab.progress", "pneumolab._quiet"}
+
+
+def _part(module: str) -> str:
+    return "foundation" if module in FOUNDATION else module.split(".")[1]
+
+
+def _rules() -> dict[str, set[str]]:
+    """The "may import" column of docs/architecture.md's table, part by part."""
+    rules = {}
+    for line in (REPO / "docs" / "architecture.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`") and cells[0] != "`part`":
+            allowed = cells[2]
+            rules[cells[0].strip("`")] = (
+                {"*"} if allowed == "every part" else set() if allowed == "—" else
+                {name.strip() for name in allowed.split(",")}
+            )
+    return rules
+
+
+def test_the_architecture_page_names_every_part():
+    parts = {_part(module) for module in MODULES}
+    assert parts == set(_rules())
+
+
+def test_every_import_follows_the_architecture_page():
+    rules = _rules()
+    wrong = sorted(
+        f"{module} imports {target} ({_part(module)} may import: {', '.join(sorted(rules[_part(module)])) or '—'})"
+        for module in MODULES
+        for target in _edges(module)
+        if _part(target) != _part(module) and "*" not in rules[_part(module)]
+        and _part(target) not in rules[_part(module)]
+    )
+    assert not wrong, "\n".join(wrong)
