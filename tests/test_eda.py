@@ -7,9 +7,11 @@ from PIL import Image
 
 from pneumolab.data import eda
 from pneumolab.data import manifest as data
+from pneumolab.preprocess import steps
 from pneumolab.preprocess import transforms as preprocess
 from pneumolab.viz import data as data_plots
-from pneumolab.widgets import explorer
+from pneumolab.viz import preprocess as vizp
+from pneumolab.widgets import preprocessing as live_explorer
 from tests.conftest import noise
 
 
@@ -169,7 +171,7 @@ def test_intensity_table_and_figures(messy, tmp_path):
 
 
 def test_load_examples_reads_like_the_pipeline(messy):
-    examples = explorer.load_examples(messy, per_class=1)
+    examples = steps.load_examples(messy, per_class=1)
     assert [name.split(":")[0] for name in examples] == ["normal", "bacteria", "virus"]
     for image in examples.values():
         assert image.ndim == 3 and image.shape[-1] == 1 and image.dtype == np.float32
@@ -178,26 +180,26 @@ def test_load_examples_reads_like_the_pipeline(messy):
 
 def test_every_image_step_keeps_an_image_on_the_working_scale():
     image = preprocess.to_0_255(noise((90, 70, 1))).numpy()
-    for name, step in explorer.image_steps(size=64).items():
+    for name, step in steps.image_steps(size=64).items():
         out = np.asarray(step(image))
         assert out.ndim == 3 and out.shape[-1] == 1, name
         assert 0 <= out.min() and out.max() <= 255, name
     chain = ["squash", "CLAHE", "augmentation (random)"]
-    chained = explorer.apply_chain(image, chain, "standardize per image", explorer.image_steps(size=64))
+    chained = steps.apply_chain(image, chain, "standardize per image", steps.image_steps(size=64))
     assert chained.shape == (64, 64, 1)
     assert abs(chained.mean()) < 1e-3
 
 
 def test_comparison_figures_and_costs(messy, tmp_path):
     images = {"a": noise((40, 40, 1)).astype(np.float32), "b": noise((30, 50, 1), seed=2).astype(np.float32)}
-    figure = explorer.compare(images, explorer.NORMALIZATIONS, histograms=True)
-    assert len(figure.axes) == 2 * 2 * len(explorer.NORMALIZATIONS) and renders(figure, tmp_path)
-    assert len(explorer.compare(images, {"same": lambda x: x}).axes) == 2
-    augmented = explorer.show_augmentations(images["a"], preprocess.augmentation(seed=1), n=3)
+    figure = vizp.compare(images, steps.NORMALIZATIONS, histograms=True)
+    assert len(figure.axes) == 2 * 2 * len(steps.NORMALIZATIONS) and renders(figure, tmp_path)
+    assert len(vizp.compare(images, {"same": lambda x: x}).axes) == 2
+    augmented = vizp.show_augmentations(images["a"], preprocess.augmentation(seed=1), n=3)
     assert len(augmented.axes) == 4 and renders(augmented, tmp_path)
-    costs = explorer.time_steps(images["a"], {"CLAHE": preprocess.clahe}, repeat=1)
+    costs = steps.time_steps(images["a"], {"CLAHE": preprocess.clahe}, repeat=1)
     assert costs.loc["CLAHE", "ms per image"] >= 0
-    speed = explorer.epoch_throughput(messy, {"plain": None, "augmented": preprocess.augmentation()}, 32)
+    speed = steps.epoch_throughput(messy, {"plain": None, "augmented": preprocess.augmentation()}, 32)
     assert list(speed.index) == ["plain", "augmented"] and (speed["images per second"] > 0).all()
 
 
@@ -208,9 +210,9 @@ def test_the_explorer_redraws_when_a_control_changes(monkeypatch):
         drawn.append((result.shape, title))
         return Figure(figsize=(1, 1))
 
-    monkeypatch.setattr(explorer, "render", render)
+    monkeypatch.setattr(live_explorer, "render", render)
     examples = {"one": noise((60, 60, 1)).astype(np.float32), "two": noise((80, 40, 1)).astype(np.float32)}
-    panel = explorer.explorer(examples)
+    panel = live_explorer.preprocessing_explorer(examples)
     assert drawn[-1] == ((128, 128, 1), "squash → CLAHE → none (0-255)")
     assert panel.still.format in {"png", "jpeg"}, "a still of the first picture, for a stored notebook"
     controls = {getattr(w, "description", ""): w for box in panel.children[:3] for w in box.children}
@@ -225,7 +227,7 @@ def test_the_explorer_redraws_when_a_control_changes(monkeypatch):
 def test_flip_augmentations_say_which_variations_are_mirrored():
     image = np.zeros((24, 24, 1), np.float32)
     image[:, :6] = 255  # bright on the left: a mirrored copy is bright on the right
-    figure = explorer.show_augmentations(image, preprocess.augmentation(flip=True, strength=0.1, seed=4), n=6)
+    figure = vizp.show_augmentations(image, preprocess.augmentation(flip=True, strength=0.1, seed=4), n=6)
     titles = [ax.get_title().split("\n")[0] for ax in figure.axes[1:]]
     shown = [np.asarray(ax.get_images()[0].get_array()) for ax in figure.axes[1:]]
     for title, variant in zip(titles, shown, strict=True):

@@ -16,13 +16,14 @@ import lazy_loader as lazy
 
 __getattr__, __dir__, __all__ = lazy.attach(
     __name__,
-    submodules=["data", "evaluation", "explain", "figures", "training"],
+    submodules=["data", "evaluation", "explain", "figures", "preprocess", "training"],
     submod_attrs={
         "data": ["plot_class_balance", "plot_duplicate_pair", "plot_geometry", "plot_images_per_patient",
                  "plot_intensity", "plot_samples", "plot_split_leakage"],
         "evaluation": ["plot_confusion", "plot_errors", "plot_pr", "plot_reliability", "plot_roc",
                        "plot_threshold_sweep"],
         "explain": ["call_captions", "explanation_figure", "explanation_gallery", "map_grid", "overlay"],
+        "preprocess": ["compare", "render", "show_augmentations"],
         "training": ["plot_history"],
         "figures": ["rendered", "save_figure"],
     },

@@ -1,6 +1,6 @@
 """What a student or teacher clicks: the preprocessing explorer, the threshold and cost sliders, the panel.
 
-``explorer`` lets lesson 02 compare preprocessing steps on real films;
+``preprocessing`` is lesson 02's live explorer of preprocessing steps on real films;
 ``thresholds`` moves a decision threshold (or a cost) and redraws the
 metrics; ``live`` is the widget that redraws a figure in place; ``panel`` is
 the upload-and-predict page served with Voila, ``panel_view`` its HTML and
@@ -15,8 +15,9 @@ import lazy_loader as lazy
 
 __getattr__, __dir__, __all__ = lazy.attach(
     __name__,
-    submodules=["explorer", "live", "panel", "panel_server", "panel_view", "thresholds"],
+    submodules=["live", "panel", "panel_server", "panel_view", "preprocessing", "thresholds"],
     submod_attrs={
+        "preprocessing": ["preprocessing_explorer"],
         "thresholds": ["cost_explorer", "threshold_explorer"],
         "live": ["LivePanel"],
         "panel": ["build_panel", "upload_guard"],
