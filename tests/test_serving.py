@@ -12,6 +12,7 @@ import pytest
 from pneumolab import explain, models
 from pneumolab.inference import serving
 from pneumolab.inference.predict import load_image, predict_images
+from pneumolab.preprocess import numpy_input
 from pneumolab.preprocess import transforms as preprocess
 from tests.cards import probe_card
 
@@ -69,7 +70,7 @@ def test_numpy_model_input_matches_tensorflow(shape, dtype, channels, fit):
     rng = np.random.default_rng(0)
     image = rng.random(shape).astype(dtype) if dtype == np.float32 else \
         rng.integers(0, np.iinfo(dtype).max, shape, endpoint=True).astype(dtype)
-    ours = serving.to_model_input(image, 224, channels, fit)
+    ours = numpy_input.to_model_input(image, 224, channels, fit)
     theirs = preprocess.to_model_input(image, 224, channels, fit).numpy()
     assert ours.shape == theirs.shape == (224, 224, channels)
     assert np.abs(ours - theirs).max() < 0.02

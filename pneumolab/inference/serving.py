@@ -20,10 +20,8 @@ in a child process: the caller never imports TensorFlow. The reference model
 ships with its export; any other model is exported at first use into the cache
 (``$PNEUMOLAB_CACHE/lite``), keyed by the SHA-256 of its ``model.keras``.
 
-Images go to the model through :func:`to_model_input`, the NumPy twin of
-:func:`pneumolab.preprocess.transforms.to_model_input` (Pillow's bilinear filter widens
-with the scale exactly as TensorFlow's anti-aliased resize does; they agree
-within 0.01 of a grey level).
+Images go to the model through :func:`pneumolab.preprocess.numpy_input.to_model_input`,
+the NumPy twin of the training pipeline's.
 """
 
 from __future__ import annotations
@@ -44,6 +42,7 @@ from PIL import Image
 from pneumolab import config
 from pneumolab.models.card import ModelCard
 from pneumolab.models.files import MODEL_FILE, load_card
+from pneumolab.preprocess.numpy_input import to_model_input
 
 if TYPE_CHECKING:
     from pneumolab.inference.predict import Prediction
@@ -56,8 +55,6 @@ INFO_SUFFIX = ".json"
 THREADS = 1
 #: Largest batch handed to the interpreter at once (bounds the activations' memory).
 BATCH_SIZE = 8
-#: ITU-R 601 luma weights, as :func:`tf.image.rgb_to_grayscale` uses them.
-_LUMA = np.array([0.2989, 0.5870, 0.1140], np.float32)
 
 
 @dataclass(frozen=True)
@@ -96,15 +93,15 @@ def _read_info(artifact: Path) -> ExportInfo | None:
         return None
 
 
-def cached_export(folder: str | Path) -> Path:
-    """Where the export of ``folder``'s model goes when the folder has none of its own."""
-    return config.cache_dir() / "lite" / f"{source_digest(folder)[:20]}.tflite"
+def cached_export(folder: str | Path, digest: str | None = None) -> Path:
+    """Where the export of ``folder``'s model (SHA-256 ``digest``) goes when the folder has none."""
+    return config.cache_dir() / "lite" / f"{(digest or source_digest(folder))[:20]}.tflite"
 
 
-def find_export(folder: str | Path) -> Path | None:
+def find_export(folder: str | Path, digest: str | None = None) -> Path | None:
     """A valid export of the folder's model (shipped beside it, or in the cache), or ``None``."""
-    digest = source_digest(folder)
-    for artifact in (Path(folder) / LITE_FILE, cached_export(folder)):
+    digest = digest or source_digest(folder)
+    for artifact in (Path(folder) / LITE_FILE, cached_export(folder, digest)):
         info = _read_info(artifact)
         if artifact.is_file() and info is not None and info.source_sha256 == digest:
             return artifact
@@ -113,10 +110,11 @@ def find_export(folder: str | Path) -> Path | None:
 
 def ensure_exported(folder: str | Path) -> Path:
     """The folder's export, made first (in a child process, with TensorFlow) if there is none yet."""
-    artifact = find_export(folder)
+    digest = source_digest(folder)  # read the model file once
+    artifact = find_export(folder, digest)
     if artifact is not None:
         return artifact
-    target = cached_export(folder)
+    target = cached_export(folder, digest)
     print(f"Exporting {Path(folder) / MODEL_FILE} to LiteRT (once; about 20 s)...",
           file=sys.stderr, flush=True)
     done = subprocess.run([sys.executable, "-m", "pneumolab.inference.serving", str(folder), str(target)],
@@ -161,11 +159,17 @@ def export(folder: str | Path, target: str | Path) -> ExportInfo:
     blob = tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
     info = ExportInfo(source_digest(folder), size, channels, cam=not reason, no_cam_reason=reason)
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    partial.write_bytes(blob)
-    _info_path(target).write_text(json.dumps(asdict(info), indent=2) + "\n")
-    partial.replace(target)  # the file appears whole or not at all (several kernels may look for it)
+    # Each file appears whole or not at all (several kernels may look for them), the model first:
+    # its description, which vouches for it, must never stand beside an older model.
+    _write_atomically(target, blob)
+    _write_atomically(_info_path(target), (json.dumps(asdict(info), indent=2) + "\n").encode())
     return info
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(content)
+    partial.replace(path)
 
 
 def _cam_head(model):
@@ -262,57 +266,6 @@ def activation_maps(cams: np.ndarray, outputs: np.ndarray, size: int) -> np.ndar
         peak = float(resized.max())
         maps.append(resized / peak if peak > 0 else np.zeros_like(resized))
     return np.stack(maps)
-
-
-def to_model_input(image: np.ndarray, size: int, channels: int = 1, fit: str = "squash") -> np.ndarray:
-    """A decoded image ``(H, W[, C])`` to float32 ``(size, size, channels)`` on the 0-255 scale.
-
-    The NumPy twin of :func:`pneumolab.preprocess.transforms.to_model_input`: integers
-    scaled by their range, alpha dropped, grey and RGB converted with the same
-    weights, anti-aliased bilinear resize (``squash`` stretches, ``pad`` keeps
-    the aspect ratio with black bars).
-    """
-    pixels = np.asarray(image)
-    if pixels.ndim == 2:
-        pixels = pixels[..., np.newaxis]
-    if pixels.ndim != 3 or min(pixels.shape[:2]) < 1:
-        raise ValueError(f"Expected an image of shape (H, W) or (H, W, C), got {pixels.shape}.")
-    if np.issubdtype(pixels.dtype, np.integer):
-        values = pixels.astype(np.float32) * (255.0 / np.iinfo(pixels.dtype).max)
-    else:
-        values = np.clip(pixels.astype(np.float32), 0.0, 1.0) * 255.0
-    values = _with_channels(values, channels)
-    if fit == "squash":
-        return _resize(values, size, size)
-    if fit != "pad":
-        raise ValueError(f"fit must be 'squash' or 'pad', got {fit!r}.")
-    height, width = values.shape[:2]
-    ratio = max(width / size, height / size)
-    inner_h, inner_w = max(1, int(height / ratio)), max(1, int(width / ratio))
-    top, left = (size - inner_h) // 2, (size - inner_w) // 2
-    padded = np.zeros((size, size, channels), np.float32)
-    padded[top : top + inner_h, left : left + inner_w] = _resize(values, inner_h, inner_w)
-    return padded
-
-
-def _with_channels(values: np.ndarray, channels: int) -> np.ndarray:
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels}.")
-    have = values.shape[-1]
-    if have in (2, 4):
-        values, have = values[..., : have - 1], have - 1
-    if have == channels:
-        return values
-    if have == 1:
-        return np.repeat(values, 3, axis=-1)
-    return (values @ _LUMA)[..., np.newaxis]
-
-
-def _resize(values: np.ndarray, height: int, width: int) -> np.ndarray:
-    planes = [np.asarray(Image.fromarray(np.ascontiguousarray(values[..., c]), mode="F")
-                         .resize((width, height), Image.Resampling.BILINEAR))
-              for c in range(values.shape[-1])]
-    return np.stack(planes, axis=-1).astype(np.float32)
 
 
 def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.4) -> np.ndarray:
