@@ -59,6 +59,14 @@ def noise(shape, dtype=np.uint8, seed=0) -> np.ndarray:
 
 
 @pytest.fixture
+def scores() -> tuple[np.ndarray, np.ndarray]:
+    """300 seeded labels and overlapping probabilities: an imperfect classifier to draw and slide over."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    return y, 1 / (1 + np.exp(-rng.normal(2 * y - 1, 1.2)))
+
+
+@pytest.fixture
 def messy_data(tmp_path) -> Path:
     """A Kermany-shaped folder of originals in mixed sizes and modes, plus broken files."""
     root = tmp_path / "chest_xray"

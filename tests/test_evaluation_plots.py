@@ -18,13 +18,6 @@ def _close_figures():
     plt.close("all")
 
 
-@pytest.fixture
-def scores():
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 300)
-    return y, 1 / (1 + np.exp(-rng.normal(2 * y - 1, 1.2)))
-
-
 def markers(ax):
     return [line for line in ax.get_lines() if line.get_gid() == plots.OPERATING_POINT]
 

@@ -1,5 +1,4 @@
 import matplotlib
-import numpy as np
 import pytest
 
 from pneumolab.widgets.thresholds import cost_explorer, threshold_explorer
@@ -8,13 +7,6 @@ from pneumolab.widgets.thresholds import cost_explorer, threshold_explorer
 @pytest.fixture(autouse=True)
 def _agg():
     matplotlib.use("Agg")
-
-
-@pytest.fixture
-def scores():
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 300)
-    return y, 1 / (1 + np.exp(-rng.normal(2 * y - 1, 1.2)))
 
 
 def test_threshold_explorer_follows_its_slider(scores):
