@@ -3,7 +3,7 @@
 The package's folders are its architecture (``docs/architecture.md`` draws
 the arrows between them):
 
-- ``data``       the data set: manifest, patient-grouped splits, the one image reader, download, the sample;
+- ``data``       the data set: manifest, patient-grouped splits, the one image reader, download;
 - ``preprocess`` from an image file to the tensor a model takes (per-image steps, ``tf.data`` pipelines);
 - ``models``     the CNN, the transfer-learning pieces, backbones, the typed model card, model folders;
 - ``training``   settings, the loop, one strategy per architecture, the run that writes a model folder;
@@ -13,7 +13,9 @@ the arrows between them):
 - ``viz``        every picture (Figure in, nothing computed over a split);
 - ``widgets``    the explorer, threshold sliders and the upload-and-predict panel;
 - ``exercises``  the checkers of the student notebooks; ``cli`` the ``pneumolab`` command;
-- ``config``, ``limits``, ``progress``: settings, argument ranges and progress bars everyone uses.
+- ``config``, ``limits``, ``progress``: settings, argument ranges and progress bars everyone uses;
+- ``sample/``     the 180 embedded films (the only data set images in the repository);
+- ``reference/``  the shipped model.
 
 ``import pneumolab as pl`` gives the parts above and the dozen names a
 lesson needs, loaded on first use (so ``pneumolab --help`` and the data

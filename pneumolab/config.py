@@ -18,7 +18,7 @@ RUNS_ENV = "PNEUMOLAB_RUNS"
 DEFAULT_DATA_SUBDIR = Path("data") / "chest_xray"
 
 #: The embedded sample (180 films of the real set) that ships in the package: the last place looked.
-SAMPLE_DIR = Path(__file__).resolve().parent / "data" / "sample"
+SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 
 #: A data set is a folder holding ``{split}/{label}/`` image folders.
 SPLITS = ("train", "val", "test")

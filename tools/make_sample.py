@@ -1,4 +1,4 @@
-"""Choose and write the embedded sample (``pneumolab/data/sample/``) from the full data set.
+"""Choose and write the embedded sample (``pneumolab/sample/``) from the full data set.
 
 Run from the checkout: ``python tools/make_sample.py ../shared/data/chest_xray_224``.
 The choice is seeded, so the same source gives the same files; it keeps the
@@ -30,7 +30,7 @@ COUNTS = {
 }
 SIZE = 224
 QUALITY = 85
-OUT = Path(__file__).resolve().parents[1] / "pneumolab" / "data" / "sample"
+OUT = Path(__file__).resolve().parents[1] / "pneumolab" / "sample"
 
 
 def _class(path: Path) -> str:

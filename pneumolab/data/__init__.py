@@ -5,7 +5,8 @@ splits, labels, patient ids, the class vocabulary ``TASKS``, the
 patient-grouped validation split); ``reader`` (with ``dicom`` and ``image``)
 is the one way a file becomes pixels; ``download`` fetches the data sets;
 ``eda`` computes lesson 01's tables, which :mod:`pneumolab.viz` draws;
-``sample/`` holds the 180 films shipped with the kit. Nothing here imports
+the 180 films shipped with the kit stay in ``pneumolab/sample/`` (the one place the
+repository holds data set images; ``config.SAMPLE_DIR``). Nothing here imports
 TensorFlow, matplotlib or widgets. Inside the package import from those
 submodules; this face is for notebooks and users (``from pneumolab import data``;
 ``data.build_manifest()``, ``data.class_balance(manifest)``).
