@@ -40,10 +40,16 @@ def training_frames(cfg: TrainConfig, data_dir: str | Path | None = None) -> pd.
     return manifest
 
 
+def input_spec(cfg: TrainConfig) -> InputSpec:
+    """What the run's model takes: the one description both its pipelines and its card use."""
+    return InputSpec(image_size=cfg.image_size, channels=cfg.channels)
+
+
 def datasets(cfg: TrainConfig, manifest: pd.DataFrame, **options) -> dict[str, tf.data.Dataset]:
     """Train (shuffled, augmented, cached) and validation pipelines for a run (``options``: of
     :func:`pneumolab.preprocess.pipeline.make_dataset`, e.g. ``skipped``)."""
-    common = dict(task=cfg.task, image_size=cfg.image_size, channels=cfg.channels,
+    spec = input_spec(cfg)
+    common = dict(task=cfg.task, image_size=spec.image_size, channels=spec.channels, fit=spec.fit,
                   batch_size=cfg.batch_size, seed=cfg.seed, cache=True) | options
     return dict(
         train=make_dataset(manifest.loc[manifest["split"] == "train"], shuffle=True,
@@ -123,7 +129,7 @@ def model_card(cfg: TrainConfig, root: Path, manifest: pd.DataFrame, model: kera
         name=model.name,
         task=cfg.task,
         classes=tuple(data.TASKS[cfg.task]),
-        input=InputSpec(image_size=cfg.image_size, channels=cfg.channels),
+        input=input_spec(cfg),
         threshold=threshold,
         threshold_rule=ThresholdRule(cfg.threshold_rule, cfg.threshold_target, chosen_on="validation"),
         data=DataRecord(
