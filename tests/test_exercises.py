@@ -598,7 +598,7 @@ def test_concept_check_hints():
     assert_hint(check.concepts({9: "a"}, "01"), "no question 9")
     assert_hint(check.concepts({1: 0.625}, "12"), "no concept check")
     with pytest.raises(ValueError, match="the lessons are 01"):
-        check.concept_questions(8)
+        check.concept_questions(9)
     assert check.concepts({1: 0.625, 2: "c)", 3: " B ", 4: "a", 5: "b"}, 1)
 
 

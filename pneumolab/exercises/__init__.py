@@ -27,6 +27,7 @@ The notebooks import this package as ``check``; the checkers live in one module 
   :func:`marker_effect` (on the shipped reference model; :func:`plant` is the reference marker);
 - 07 three classes (:mod:`.causes`): :func:`class_recalls`, :func:`pneumonia_probability`,
   :func:`pair_threshold`;
+- 08 dataset shift (:mod:`.shift`): :func:`grouped_folds`, :func:`domain_auc`, :func:`threshold_on_test`;
 - every lesson (:mod:`.concepts`): a concept check, :func:`concept_questions` to show it and
   :func:`concepts` to check the answers.
 
@@ -51,6 +52,7 @@ from pneumolab.exercises.models import (
 )
 from pneumolab.exercises.preprocessing import CHAIN, films, preprocessing_chain, unit_scale
 from pneumolab.exercises.progress import collect_results, save_results, summary
+from pneumolab.exercises.shift import domain_auc, grouped_folds, threshold_on_test
 from pneumolab.exercises.thresholds import (
     STAND_IN_COUNTS,
     confusion_counts,
@@ -71,8 +73,10 @@ __all__ = [
     "concept_questions",
     "concepts",
     "confusion_counts",
+    "domain_auc",
     "films",
     "frozen_transfer_model",
+    "grouped_folds",
     "grouped_split",
     "history",
     "layer_output_shape",
@@ -91,5 +95,6 @@ __all__ = [
     "strict",
     "summary",
     "threshold_for_recall",
+    "threshold_on_test",
     "unit_scale",
 ]

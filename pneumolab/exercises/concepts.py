@@ -61,7 +61,7 @@ def _num(text: str, answer: float, hint: str, hints: Mapping[float, str] | None 
     return Question(text, answer, hint, {}, dict(hints or {}))
 
 
-#: The questions of each lesson, by lesson number ("01" to "07").
+#: The questions of each lesson, by lesson number ("01" to "08").
 QUESTIONS: dict[str, tuple[Question, ...]] = {
     "01": (
         _num("A test split holds 390 pneumonia and 234 normal images. What accuracy (a fraction) does a "
@@ -263,6 +263,29 @@ QUESTIONS: dict[str, tuple[Question, ...]] = {
              "bacterial' get on the viral-vs-bacterial question?", 242 / 390,
              "which images does it get right, out of all pneumonias?",
              {148 / 390: "that is the share of viral images, the ones it gets wrong."}),
+    ),
+    "08": (
+        _mc("A classifier separating training from test images has an out-of-fold ROC AUC of 0.97. So:",
+            "b", "it was never asked about pneumonia.", (
+                "the pneumonia model is bad", "the splits differ in ways a network sees, so a validation "
+                "split carved from train may not predict the test score", "the test labels are wrong"),
+            a="it says nothing about the pneumonia model, only about the images it will meet."),
+        _mc("Why are the domain classifier's folds grouped by patient?", "c", "what is in a child's film?",
+            ("to balance the classes", "to train faster", "so it cannot recognise a child seen in "
+             "training, which would inflate the AUC"), a="balance is what stratifying does, not grouping."),
+        _num("At a threshold chosen on validation, 52 of the 234 normal test images are flagged as "
+             "pneumonia. What is the test specificity?", 182 / 234, "the share of normals called normal.",
+             {52 / 234: "that is the false alarm rate; specificity counts the other normal images."}),
+        _mc("A model right on almost all validation images gives P >= 0.999 to some normal test images. "
+            "What does temperature scaling fitted on validation do on test?", "a", "what does it see?",
+            ("little: validation asks for no softer probabilities, so the test over-confidence stays",
+             "it fixes the test calibration", "it raises the test ROC AUC"),
+            c="a temperature keeps the order of the images, so ROC AUC does not move."),
+        _mc("Validation ROC AUC 0.999, test 0.95. Which reading is right?", "b", "where is validation from?",
+            ("a triumph: the model is almost perfect", "a warning: validation shares the training collection "
+             "and misses the shift; report test, and where the model may be used",
+             "choose the threshold on test to close the gap"),
+            c="then the test score would be a validation score, and optimistic."),
     ),
 }
 

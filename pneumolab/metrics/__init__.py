@@ -7,8 +7,10 @@ TensorFlow nor matplotlib, so scoring, reports and the command line stay fast.
 gives confidence intervals; ``calibration`` checks the probabilities;
 ``report`` writes the test-set verdict; ``multiclass`` judges the three-class
 model; ``outcomes`` names each image's outcome at a threshold and picks errors
-to show. Inside the package import from those submodules; this face is for
-notebooks and users (``from pneumolab import metrics``; ``metrics.metrics_at(y, p, 0.5)``).
+to show; ``shift`` measures dataset shift (a domain classifier, scores across
+splits, the generalization comparison). Inside the package import from those
+submodules; this face is for notebooks and users (``from pneumolab import
+metrics``; ``metrics.metrics_at(y, p, 0.5)``).
 A function named like its module (``report``, ``outcomes``) is what the face
 gives under that name; lazy_loader keeps it so even after the module is imported.
 """
@@ -17,7 +19,7 @@ import lazy_loader as lazy
 
 __getattr__, __dir__, __all__ = lazy.attach(
     __name__,
-    submodules=["binary", "bootstrap", "calibration", "multiclass", "thresholds"],
+    submodules=["binary", "bootstrap", "calibration", "multiclass", "shift", "thresholds"],
     submod_attrs={
         "binary": ["CI_METRICS", "MEANING", "UndefinedMetricWarning", "metrics_at"],
         "thresholds": ["RULES", "ThresholdChoice", "choose_threshold", "expected_cost", "threshold_sweep"],
@@ -27,5 +29,7 @@ __getattr__, __dir__, __all__ = lazy.attach(
         "report": ["interval_text", "json_ready", "metrics_table", "report"],
         "multiclass": ["multiclass_report", "multiclass_table", "pair_scores"],
         "outcomes": ["OUTCOMES", "ErrorPick", "outcomes", "pick_errors"],
+        "shift": ["GENERALIZATION_FILE", "DomainShift", "compare_splits", "domain_model", "domain_shift",
+                  "grouped_folds", "out_of_fold", "read_generalization", "share_at_least"],
     },
 )
