@@ -155,6 +155,14 @@ def test_read_generalization_says_when_the_comparison_is_missing_or_malformed(tm
         shift.read_generalization(bad)
 
 
+def test_generalization_frame_reads_a_comparison_built_in_memory():
+    found = json.loads(FIXTURE.read_text())
+    frame = shift.generalization_frame({"candidates": found["candidates"][1:], "literature": []})
+    assert list(frame["name"]) == ["reference member"] and frame.attrs["missing"] == []
+    with pytest.raises(ValueError, match="not a generalization comparison"):
+        shift.generalization_frame({"literature": []})
+
+
 def test_read_generalization_reads_the_default_file_when_given_no_path(tmp_path, monkeypatch):
     copy = tmp_path / "generalization.json"
     shutil.copy(FIXTURE, copy)

@@ -64,7 +64,7 @@ def domain_auc(answer: float, features: ArrayLike, domain: ArrayLike, folds: Arr
         size = ("hardly any shift" if expected < 0.6 else "a clear shift" if expected < 0.8 else
                 "a large shift")
         return (f"out of fold, the classifier tells the splits apart with ROC AUC {expected:.3f}: "
-                f"{size}, seen in grey levels alone.")
+                f"{size}, as far as these features can see.")
     if 1 < value <= 100 and _matches(value / 100, expected):
         raise _Hint("That looks like a percentage: an AUC is a number between 0 and 1.")
     if not 0 <= value <= 1:

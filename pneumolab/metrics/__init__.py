@@ -30,6 +30,7 @@ __getattr__, __dir__, __all__ = lazy.attach(
         "multiclass": ["multiclass_report", "multiclass_table", "pair_scores"],
         "outcomes": ["OUTCOMES", "ErrorPick", "outcomes", "pick_errors"],
         "shift": ["GENERALIZATION_FILE", "DomainShift", "compare_splits", "domain_model", "domain_shift",
-                  "grouped_folds", "out_of_fold", "read_generalization", "share_at_least"],
+                  "generalization_frame", "grouped_folds", "out_of_fold", "read_generalization",
+                  "share_at_least"],
     },
 )

@@ -164,7 +164,24 @@ _REPORT_METRICS = ("roc_auc", "recall", "specificity", "precision", "brier")
 
 
 def read_generalization(path: str | Path | None = None) -> pd.DataFrame:
-    """The comparison written by ``benchmarks/generalization.py``, one row per candidate, then per
+    """The comparison written by ``benchmarks/generalization.py`` (default :data:`GENERALIZATION_FILE`)
+    as a table: see :func:`generalization_frame`.
+
+    Raises FileNotFoundError when the comparison has not been run, ValueError when the file is not
+    such a comparison.
+    """
+    path = Path(GENERALIZATION_FILE if path is None else path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No generalization comparison at {path}: run benchmarks/generalization.py.")
+    try:
+        found = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not a generalization comparison (not JSON: {error}).") from None
+    return generalization_frame(found, source=str(path))
+
+
+def generalization_frame(found: Mapping, source: str = "the comparison") -> pd.DataFrame:
+    """A comparison in the schema of ``generalization.json`` as one row per candidate, then per
     published result.
 
     Columns: ``name, source`` (``kit`` or ``literature``), ``kind, description, threshold``,
@@ -172,21 +189,16 @@ def read_generalization(path: str | Path | None = None) -> pd.DataFrame:
     ``test_roc_auc_low/high`` (the 95 % interval; for a published range, the range, with no point),
     ``share_test_at_0999, specificity_at_test_recall_095, note``. Candidates come in the
     declared order; ``frame.attrs`` holds ``protocol``, ``seconds``, ``declared`` and
-    ``missing`` (declared candidates the file has no result for). Raises FileNotFoundError when
-    the comparison has not been run, ValueError when the file is not such a comparison.
+    ``missing`` (declared candidates without a result).
     """
-    path = Path(GENERALIZATION_FILE if path is None else path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No generalization comparison at {path}: run benchmarks/generalization.py.")
     try:
-        found = json.loads(path.read_text())
         candidates, declared = list(found["candidates"]), list(found.get("declared", []))
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
+    except (KeyError, TypeError, AttributeError) as error:
         problem = f"{type(error).__name__}: {error}"
-        raise ValueError(f"{path} is not a generalization comparison ({problem}).") from None
+        raise ValueError(f"{source} is not a generalization comparison ({problem}).") from None
     order = {name: i for i, name in enumerate(declared)}
     candidates.sort(key=lambda c: order.get(c.get("name"), len(order)))
-    rows = [_candidate_row(c, path) for c in candidates]
+    rows = [_candidate_row(c, source) for c in candidates]
     rows += [_literature_row(entry) for entry in found.get("literature", [])]
     frame = pd.DataFrame(rows, columns=_COLUMNS)
     frame.attrs.update(protocol=found.get("protocol", ""), seconds=found.get("seconds"), declared=declared,
@@ -204,7 +216,7 @@ def _number(value: object) -> float:
     return float("nan") if value is None else float(value)
 
 
-def _candidate_row(candidate: Mapping, path: Path) -> dict:
+def _candidate_row(candidate: Mapping, source: str) -> dict:
     try:
         row = {"name": candidate["name"], "source": "kit", "kind": candidate.get("kind", ""),
                "description": candidate.get("description", ""),
@@ -217,7 +229,7 @@ def _candidate_row(candidate: Mapping, path: Path) -> dict:
             row |= {f"{split}_{m}": _number(report.get(m)) for m in _REPORT_METRICS}
         low, high = (candidate["test"].get("ci") or {}).get("roc_auc") or (None, None)
     except (KeyError, TypeError, AttributeError) as error:
-        raise ValueError(f"{path}: candidate {candidate!r:.80} lacks {error}.") from None
+        raise ValueError(f"{source}: candidate {candidate!r:.80} lacks {error}.") from None
     return row | {"test_roc_auc_low": _number(low), "test_roc_auc_high": _number(high)}
 
 

@@ -115,11 +115,11 @@ def plot_threshold_transfer(
     at = metrics_at(y_test, p_test, test_threshold)
     ax.plot([1 - at["specificity"]], [at["recall"]], ls="", marker="o", markersize=11, markerfacecolor="none",
             markeredgecolor="black", markeredgewidth=1.5,
-            label=f"t = {test_threshold:.3f}, the same recall target met on test")
+            label=f"t = {test_threshold:.4g}, the same recall target met on test")
     chosen = metrics_at(y_test, p_test, val_threshold)
     color = [line for line in ax.get_lines() if line.get_gid() == OPERATING_POINT][-1].get_color()
     ax.plot([], [], ls="", marker="o", color=color, markeredgecolor="black",
-            label=f"t = {val_threshold:.3f}, chosen on validation (recall {chosen['recall']:.2f})")
+            label=f"t = {val_threshold:.4g}, chosen on validation (recall {chosen['recall']:.2f})")
     ax.set_title("Test ROC: the validation threshold and the test's own")
     ax.legend(loc="lower right", fontsize=8)
     return figure
