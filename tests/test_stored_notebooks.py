@@ -103,8 +103,8 @@ def test_stored_lesson_reads_well_without_a_kernel(notebook):
     assert not problems(notebook), "\n".join(problems(notebook))
 
 
-def test_there_are_seven_lessons():
-    assert len(LESSONS) == 7
+def test_there_are_eight_lessons():
+    assert len(LESSONS) == 8
 
 
 def write(tmp_path: Path, cells: list[dict], padding: int = 0) -> Path:
