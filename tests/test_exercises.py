@@ -110,6 +110,9 @@ def test_an_unanswered_exercise_stops_the_notebook():
 GARBAGE = [None, "0.5", 3.5, True, [1, 2], {"a": 1}, np.zeros((2, 2)), pd.DataFrame(), object(), float("nan"),
            lambda *args: None, lambda *args: 1 / 0]
 
+#: Features, domains (1: a test image) and patients for the lesson 08 checkers.
+SHIFT = (np.random.default_rng(4).normal(size=(30, 4)), np.arange(30) % 2, np.arange(30) // 3)
+
 #: A small batch of "model inputs" on a 0-255 scale for the lesson 06 checkers.
 IMAGES = np.random.default_rng(3).uniform(0, 200, (3, 48, 48, 1)).astype(np.float32)
 
@@ -158,6 +161,9 @@ def every_checker(answer, manifest, random_split, scores, scratch) -> dict:
         "pneumonia_probability": lambda: check.pneumonia_probability(answer, three_classes()[1]),
         "pair_threshold": lambda: check.pair_threshold(answer, *three_classes()),
         "concepts": lambda: check.concepts(answer, "05"),
+        "grouped_folds": lambda: check.grouped_folds(answer, *SHIFT[2:0:-1]),
+        "domain_auc": lambda: check.domain_auc(answer, *SHIFT[:2], np.arange(SHIFT[1].size) % 3),
+        "threshold_on_test": lambda: check.threshold_on_test(answer, y, p, y, p),
     }
 
 
