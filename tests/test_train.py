@@ -31,7 +31,7 @@ def test_scratch_cnn_shapes(n_outputs, activation_sum):
 
 
 def test_impossible_settings_are_refused_before_any_training():
-    with pytest.raises(ValueError, match=r"'resnet9000'; choose one of \['scratch', 'transfer'\]"):
+    with pytest.raises(ValueError, match=r"'resnet9000'; choose one of \['scratch', 'transfer', 'probe'\]"):
         TrainConfig(arch="resnet9000")
     with pytest.raises(ValueError, match="Unknown task"):
         TrainConfig(task="colour")
@@ -49,7 +49,9 @@ def test_every_architecture_has_its_defaults_and_a_strategy():
     scratch, transfer = TrainConfig(arch="scratch", quick=False), TrainConfig(arch="transfer", quick=False)
     assert (scratch.image_size, scratch.augment) == (128, True)
     assert (transfer.image_size, transfer.augment) == (224, False)
-    assert [scratch.epochs, transfer.epochs] == [DEFAULTS[arch]["epochs"] for arch in ARCHS]
+    probe = TrainConfig(arch="probe", quick=False)
+    assert (probe.image_size, probe.augment, probe.label_smoothing) == (224, False, 0.1)
+    assert [scratch.epochs, transfer.epochs, probe.epochs] == [DEFAULTS[arch]["epochs"] for arch in ARCHS]
     assert TrainConfig(arch="transfer", image_size=96, quick=False).image_size == 96, "explicit wins"
 
 

@@ -4,6 +4,7 @@
 :class:`Prediction` (score, threshold, words, Grad-CAM map); ``scoring``
 scores a split of the data set and builds its report; ``batches`` runs a
 model over a ``tf.data`` pipeline (:func:`predict_dataset`, labels first);
+``features`` gives frozen ImageNet features (:func:`pooled_features`);
 ``serving`` exports a model to LiteRT and runs it without TensorFlow. This
 part of the kit uses models, data, preprocessing and metrics; it must not
 import training, the figures or the widgets, and ``serving`` and ``predict``
@@ -16,12 +17,13 @@ import lazy_loader as lazy
 
 __getattr__, __dir__, __all__ = lazy.attach(
     __name__,
-    submodules=["batches", "predict", "scoring", "serving"],
+    submodules=["batches", "features", "predict", "scoring", "serving"],
     submod_attrs={
-        "predict": ["ImageError", "Prediction", "card_threshold", "confidence_phrase", "load_image",
-                    "pneumonia_scores", "predict_images", "read_image"],
+        "predict": ["ImageError", "Prediction", "card_threshold", "chance_phrase", "confidence_phrase",
+                    "load_image", "pneumonia_scores", "predict_images", "read_image"],
         "scoring": ["ScoredSplit", "comparison", "predict_split", "score_model", "score_split"],
         "batches": ["predict_dataset"],
+        "features": ["encoder", "pooled_features"],
         "serving": ["LiteModel"],
     },
 )

@@ -13,18 +13,21 @@ from pneumolab import config, limits
 from pneumolab.data import manifest as data
 
 #: The architectures a run can train (each one a strategy in :mod:`pneumolab.training.strategies`).
-ARCHS = ("scratch", "transfer")
+ARCHS = ("scratch", "transfer", "probe")
 
 #: The one table of defaults. A setting left unset takes the first value found in: quick mode's row
 #: (only in quick mode), the architecture's row, the shared row. Settings given explicitly always win.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "shared": dict(task="binary", channels=1, batch_size=32, learning_rate=1e-3, patience=4,
                    val_fraction=0.2, seed=config.SEED, augment=True, threshold_rule="recall",
-                   threshold_target=0.95),
+                   threshold_target=0.95, label_smoothing=0.0),
     # The scratch CNN learns at 128 px gray; the ImageNet backbone wants 224.
     "scratch": dict(image_size=128, epochs=15),
     # Transfer learning trains on cached activations: the images never change, so no augmentation.
     "transfer": dict(image_size=224, epochs=12, augment=False),
+    # A linear probe: the frozen ImageNet backbone's pooled features, one linear layer trained on them
+    # with smoothed labels (targets 0.05 and 0.95), so it never learns to be certain.
+    "probe": dict(image_size=224, epochs=30, augment=False, label_smoothing=0.1),
     # Quick mode runs every step on a small subset (QUICK_PER_CLASS images per split and class), once.
     "quick": dict(epochs=1),
 }
@@ -57,6 +60,7 @@ class TrainConfig:
     augment: bool | None = None
     threshold_rule: str | None = None
     threshold_target: float | None = None
+    label_smoothing: float | None = None
     quick: bool = field(default_factory=config.quick_mode)
 
     def __post_init__(self) -> None:
@@ -73,8 +77,11 @@ class TrainConfig:
         if self.threshold_rule not in THRESHOLD_RULES:
             raise ValueError(f"Unknown threshold rule {self.threshold_rule!r}; "
                              f"choose one of {THRESHOLD_RULES}.")
-        if self.arch == "transfer" and self.augment:
-            raise ValueError("The transfer model trains on cached activations and cannot augment its images.")
+        if self.arch in ("transfer", "probe") and self.augment:
+            raise ValueError(f"The {self.arch} model trains on cached activations and cannot augment "
+                             "its images.")
+        if not 0 <= self.label_smoothing < 0.5:
+            raise ValueError(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}.")
         if not 0 < self.val_fraction <= 0.5:
             raise ValueError(f"val_fraction must be in (0, 0.5], got {self.val_fraction}.")
 

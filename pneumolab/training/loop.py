@@ -53,10 +53,12 @@ class EpochProgress(keras.callbacks.Callback):
         finish_early(self.bar)
 
 
-def compile_for(model: keras.Model, task: str, learning_rate: float) -> None:
-    """Adam, cross-entropy, and the metrics the course watches (ROC AUC for yes/no)."""
+def compile_for(model: keras.Model, task: str, learning_rate: float, label_smoothing: float = 0.0) -> None:
+    """Adam, cross-entropy (on smoothed labels when asked), and the metrics the course watches
+    (ROC AUC for yes/no)."""
     if task == "binary":
-        loss, metrics = "binary_crossentropy", [keras.metrics.AUC(name="auc"), "binary_accuracy"]
+        loss = keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
+        metrics = [keras.metrics.AUC(name="auc"), "binary_accuracy"]
     else:
         loss, metrics = "sparse_categorical_crossentropy", ["sparse_categorical_accuracy"]
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
@@ -73,15 +75,18 @@ def fit(
     patience: int,
     class_weight: dict[int, float] | None = None,
     checkpoint: str | Path | None = None,
+    label_smoothing: float = 0.0,
 ) -> pd.DataFrame:
     """Train with early stopping and learning-rate reduction on validation; keep the best epoch.
 
     The settings come from a :class:`~pneumolab.training.config.TrainConfig` (its table
     holds the defaults). Returns the history as a DataFrame (one row per epoch, with
     ``seconds``). With ``checkpoint``, the best model so far is also written there after
-    every improving epoch, so an interrupted run loses nothing.
+    every improving epoch, so an interrupted run loses nothing. ``label_smoothing`` (yes/no
+    tasks) trains towards 0.05 and 0.95 instead of 0 and 1 at 0.1, which keeps the model from
+    answering with a certainty the data cannot back.
     """
-    compile_for(model, task, learning_rate)
+    compile_for(model, task, learning_rate, label_smoothing)
     monitor, mode = monitored(task)
     progress = EpochProgress(epochs, f"training {model.name}")
     callbacks = [

@@ -32,8 +32,10 @@ from keras import layers
 
 from pneumolab.data import manifest as data
 from pneumolab.inference.batches import predict_dataset
+from pneumolab.inference.features import encoder as feature_encoder
 from pneumolab.models import backbones
 from pneumolab.models import cnn as models
+from pneumolab.models.card import InputSpec
 from pneumolab.models.transfer import BACKBONE, split_backbone, start_fine_tuning, to_rgb_input, transfer_head
 from pneumolab.preprocess.pipeline import Skipped, make_dataset
 from pneumolab.training.config import ARCHS, TrainConfig
@@ -159,4 +161,36 @@ def train_transfer(
         [history_head.assign(stage="head"), history_tune.assign(stage="top stage")], ignore_index=True
     )
     history["epoch"] = np.arange(1, len(history) + 1)
+    return model, history
+
+
+@strategy("probe")
+def train_probe(
+    cfg: TrainConfig, manifest: pd.DataFrame, pipelines: dict[str, tf.data.Dataset] | None = None, *,
+    skipped: Skipped | None = None, checkpoint: Path | None = None,
+) -> tuple[keras.Model, pd.DataFrame]:
+    """A linear probe: the frozen ImageNet backbone's pooled features once, then one linear layer.
+
+    The cheapest honest use of ImageNet (a few minutes of features, seconds of training), and a
+    different learner from the fine-tuned model: a useful second opinion in an ensemble. Trained
+    with smoothed labels (``cfg.label_smoothing``). Reads the images itself, unaugmented.
+    """
+    features = feature_encoder(BACKBONE, InputSpec(cfg.image_size, cfg.channels))
+    plain = dict(task=cfg.task, image_size=cfg.image_size, channels=cfg.channels,
+                 batch_size=cfg.batch_size, skipped=skipped)
+    pooled = {split: activations(features, make_dataset(manifest.loc[manifest["split"] == split], **plain),
+                                 f"features ({split})")
+              for split in ("train", "val")}
+    images = len(pooled["train"][1])
+    train = tf.data.Dataset.from_tensor_slices(pooled["train"]).shuffle(images, seed=cfg.seed)
+    val = tf.data.Dataset.from_tensor_slices(pooled["val"])
+    predictor = transfer_head(data.n_outputs(cfg.task))
+    head = keras.Sequential(predictor, name="head")
+    history = fit(head, train.batch(cfg.batch_size), val.batch(cfg.batch_size),
+                  task=cfg.task, epochs=cfg.epochs, learning_rate=cfg.learning_rate, patience=cfg.patience,
+                  label_smoothing=cfg.label_smoothing, class_weight=class_weights(pooled["train"][1]))
+    prediction = models.stack(predictor, features.output)
+    assembled = keras.Model(features.input, prediction, name=f"{BACKBONE}_probe")
+    model = keras.models.clone_model(assembled)  # a graph of its own, as saved (see train_transfer)
+    model.set_weights(assembled.get_weights())
     return model, history
