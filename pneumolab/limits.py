@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 #: Smallest square input each architecture can be built at. The scratch CNN halves the image in its stem
 #: (rounding up) and then three times in its pools (rounding down): 15 px leave 1 x 1 for the last block.
-#: EfficientNet-Lite0 needs 32 px (pneumolab.models.backbones.MIN_SIZE).
-MIN_IMAGE_SIZE = {"scratch": 15, "transfer": 32}
+#: EfficientNet-Lite0 (fine-tuned or probed) needs 32 px (pneumolab.models.backbones.MIN_SIZE).
+MIN_IMAGE_SIZE = {"scratch": 15, "transfer": 32, "probe": 32}
 
 
 def check_image_size(arch: str, image_size: int) -> None:
@@ -64,3 +64,25 @@ def check_threshold(threshold: float) -> float:
     if not 0 <= threshold <= 1:
         raise ValueError(f"A threshold must lie between 0 and 1, got {threshold}.")
     return threshold
+
+
+def port(text: str) -> int:
+    """A TCP port number for argparse (``pneumolab panel --port``): a whole number from 1 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (1-65535)")
+    return port
+
+
+def json_path(text: str) -> str:
+    """An argparse type for ``--json PATH``: ``-`` (stdout) or a file name ending in ``.json``.
+
+    Refusing other names keeps ``pneumolab predict --json a.png b.png`` from writing over an image.
+    """
+    if text != "-" and not text.lower().endswith(".json"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} does not end in .json (write --json alone, after the other arguments, for stdout)")
+    return text

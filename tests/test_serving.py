@@ -77,12 +77,14 @@ def test_numpy_model_input_matches_tensorflow(shape, dtype, channels, fit):
 
 
 def tiny_model(pooled: bool) -> keras.Model:
+    """Seeded, with a positive head: its class activation map is never all zero (whatever ran before)."""
+    keras.utils.set_random_seed(7)
     inputs = keras.Input((32, 32, 1))
     x = keras.layers.Rescaling(1 / 255)(inputs)
     x = keras.layers.Conv2D(4, 3, strides=2, activation="relu", name="features")(x)
     x = keras.layers.GlobalAveragePooling2D()(x) if pooled else keras.layers.Flatten()(x)
     x = keras.layers.Dropout(0.2)(x)
-    return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
+    return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", kernel_initializer="ones")(x))
 
 
 def test_export_returns_maps_only_for_pooled_linear_heads(tmp_path):

@@ -25,8 +25,8 @@ if TYPE_CHECKING:  # TensorFlow is imported by predict_images only: the panel's 
     import keras
     import tensorflow as tf
 
-__all__ = ["BATCH_SIZE", "ImageError", "LoadedImage", "Prediction", "card_threshold", "confidence_phrase",
-           "load_image", "predict_images", "pneumonia_scores", "read_image"]
+__all__ = ["BATCH_SIZE", "ImageError", "LoadedImage", "Prediction", "card_threshold", "chance_phrase",
+           "confidence_phrase", "load_image", "predict_images", "pneumonia_scores", "read_image"]
 
 #: Files read per model call; bounds memory when the command line gets hundreds of files.
 BATCH_SIZE = 32
@@ -44,6 +44,9 @@ class Prediction:
     model_input: np.ndarray
     #: Grad-CAM map ``(size, size)`` in 0-1, where the model looked; ``None`` if not asked for.
     heatmap: np.ndarray | None = None
+    #: True when the model's probabilities were calibrated (its card says how): the words then
+    #: describe the chance of pneumonia itself, not only the distance to the threshold.
+    calibrated: bool = False
 
     @property
     def label(self) -> str:
@@ -52,7 +55,9 @@ class Prediction:
 
     @property
     def confidence(self) -> str:
-        """The score in words (see :func:`confidence_phrase`)."""
+        """The score in words (see :func:`confidence_phrase` and :func:`chance_phrase`)."""
+        if self.calibrated:
+            return chance_phrase(self.probability)
         return confidence_phrase(self.probability, self.threshold)
 
     def at(self, threshold: float) -> Prediction:
@@ -79,6 +84,20 @@ def confidence_phrase(probability: float, threshold: float) -> str:
     if distance < 0.8:
         return f"likely {side}"
     return f"very likely {side}"
+
+
+#: Calibrated P(pneumonia) at or above each bound, and its words (the first that applies).
+CHANCE_WORDS = ((0.95, "very likely pneumonia"), (0.75, "likely pneumonia"), (0.25, "uncertain"),
+                (0.05, "likely normal"), (0.0, "very likely normal"))
+
+
+def chance_phrase(probability: float) -> str:
+    """A calibrated probability in words: of 100 films given 0.8, about 80 show pneumonia.
+
+    The decision still follows the threshold (chosen for high recall, it may flag an
+    image the words call uncertain: better checked than missed).
+    """
+    return next(words for bound, words in CHANCE_WORDS if probability >= bound)
 
 
 def card_threshold(card: ModelCard) -> float:
@@ -113,8 +132,9 @@ def predict_images(
         ])
         scores = pneumonia_scores(model(batch, training=False).numpy(), card)
         maps = _grad_cam(model, batch) if explain else [None] * len(scores)
+        calibrated = card.calibration is not None
         results += [
-            Prediction(float(score), threshold, model_input, heatmap)
+            Prediction(float(score), threshold, model_input, heatmap, calibrated)
             for score, model_input, heatmap in zip(scores, batch.numpy(), maps, strict=True)
         ]
     return results

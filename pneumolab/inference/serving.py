@@ -136,11 +136,13 @@ def export(folder: str | Path, target: str | Path) -> ExportInfo:
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+    from pneumolab.models.ensemble import cam_head
+
     folder, target = Path(folder), Path(target)
     card = load_card(folder)
     model = keras.models.load_model(folder / MODEL_FILE, compile=False)
     size, channels = card.input.image_size, card.input.channels
-    head = _cam_head(model)
+    head = cam_head(model)
     outputs = [model.outputs[0]]
     reason = ""
     if isinstance(head, str):
@@ -170,25 +172,6 @@ def _write_atomically(path: Path, content: bytes) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_bytes(content)
     partial.replace(path)
-
-
-def _cam_head(model):
-    """``(pooling layer, final Dense)`` when the model ends in global average pooling, dropout and a
-    linear layer; otherwise the reason it does not, as a string."""
-    import keras
-
-    layers = model.layers
-    pools = [i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.GlobalAveragePooling2D)]
-    if not pools:
-        return "the model has no global average pooling before its output"
-    after: list = []
-    for layer in layers[pools[-1] + 1:]:
-        after += layer.layers if isinstance(layer, keras.Sequential) else [layer]
-    if not after or not isinstance(after[-1], keras.layers.Dense) or not all(
-        isinstance(layer, keras.layers.Dropout) for layer in after[:-1]
-    ):
-        return "the layers after global pooling are not dropout and one linear layer"
-    return layers[pools[-1]], after[-1]
 
 
 class LiteModel:
@@ -243,7 +226,8 @@ class LiteModel:
             maps: Sequence[np.ndarray | None] = [None] * len(scores)
             if explain and cams is not None:
                 maps = activation_maps(cams, outputs, size)
-            results += [Prediction(float(score), threshold, model_input, heatmap)
+            calibrated = card.calibration is not None
+            results += [Prediction(float(score), threshold, model_input, heatmap, calibrated)
                         for score, model_input, heatmap in zip(scores, batch, maps, strict=True)]
         return results
 

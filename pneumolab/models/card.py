@@ -21,8 +21,9 @@ from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replac
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-#: The schema version this kit writes and the newest it reads.
-CARD_VERSION = 1
+#: The schema version this kit writes and the newest it reads (2 added an ensemble's members and
+#: calibration; a version-1 card reads unchanged).
+CARD_VERSION = 2
 #: How an image is fitted to the model's square input: stretched (``squash``) or with black bars
 #: keeping its aspect ratio (``pad``); see :func:`pneumolab.preprocess.transforms.resize`.
 Fit = Literal["squash", "pad"]
@@ -96,6 +97,33 @@ class TrainingRecord:
 
 
 @dataclass(frozen=True)
+class MemberRecord:
+    """One member of an ensemble: where it came from, and the temperature that calibrates it."""
+
+    name: str
+    arch: str
+    #: The model folder it was read from when the ensemble was built.
+    folder: str
+    #: Its logit is divided by this before averaging (fitted on validation).
+    temperature: float
+    #: Its ROC AUC on validation, alone.
+    val_roc_auc: float
+    #: The command line that trained it, when known.
+    command: str | None = None
+
+
+@dataclass(frozen=True)
+class CalibrationRecord:
+    """How the output's probabilities were calibrated: ``sigmoid(weight * logit + bias)``, fitted on
+    ``fitted_on``."""
+
+    method: str
+    weight: float
+    bias: float
+    fitted_on: str = "validation"
+
+
+@dataclass(frozen=True)
 class ModelCard:
     """Everything a reader needs to use, trust or reproduce a trained model."""
 
@@ -116,6 +144,10 @@ class ModelCard:
     command: str | None = None
     #: Evaluation reports per split (``"val"`` from training; ``"test"`` once scored on it).
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: An ensemble's members (empty for a single model).
+    members: tuple[MemberRecord, ...] = ()
+    #: How the output was calibrated after training, if it was.
+    calibration: CalibrationRecord | None = None
 
     def __post_init__(self) -> None:
         """Refuse a threshold outside 0-1 (the card would answer every image the same way)."""
@@ -137,6 +169,7 @@ class ModelCard:
         """The card as JSON-ready data, led by its schema version."""
         body = asdict(self)
         body["classes"] = list(self.classes)
+        body["members"] = [asdict(member) for member in self.members]
         return {"card_version": CARD_VERSION, **body}
 
     def to_json(self) -> str:
@@ -199,7 +232,12 @@ def _build(kind: type, raw: Any, path: str) -> Any:
                 raise CardError(f"field {path + name!r} is missing.")
             continue
         record = _RECORDS.get(name) if kind is ModelCard else None
-        values[name] = _build(record, raw[name], f"{path}{name}.") if record else raw[name]
+        if kind is ModelCard and name == "members":
+            values[name] = _members(raw[name])
+        elif record and raw[name] is not None:
+            values[name] = _build(record, raw[name], f"{path}{name}.")
+        else:
+            values[name] = raw[name]
     if kind is ModelCard:
         if not isinstance(values["classes"], list | tuple):
             raise CardError(f"field 'classes' must be a list of class names, got {values['classes']!r}.")
@@ -212,10 +250,16 @@ def _build(kind: type, raw: Any, path: str) -> Any:
         raise CardError(f"field {path.rstrip('.') or 'card'!r} cannot be read: {error}.") from None
 
 
+def _members(raw: Any) -> tuple[MemberRecord, ...]:
+    if not isinstance(raw, list | tuple):
+        raise CardError(f"field 'members' must be a list of members, got {raw!r}.")
+    return tuple(_build(MemberRecord, item, f"members[{i}].") for i, item in enumerate(raw))
+
+
 def _required(item: Field) -> bool:
     return item.default is MISSING and item.default_factory is MISSING
 
 
 #: The fields of a card that are records of their own.
 _RECORDS: dict[str, type] = {"input": InputSpec, "threshold_rule": ThresholdRule, "data": DataRecord,
-                             "training": TrainingRecord}
+                             "training": TrainingRecord, "calibration": CalibrationRecord}

@@ -310,7 +310,7 @@ class Panel:
         if prediction.heatmap is not None:
             heat = serving.overlay(prediction.model_input, prediction.heatmap)
             pictures.append((enlarged_png(heat, Image.Resampling.BILINEAR), "Where it looked (Grad-CAM)"))
-        words = (image.notes, image.warnings)
+        words = (image.notes, image.warnings, prediction.calibrated)
         verdict = widgets.HTML(verdict_html(name, prediction.probability, prediction.threshold, *words))
         self._verdicts.append((name, prediction.probability, *words, verdict))  # no pixels kept
         columns = [widgets.VBox([widgets.Image(value=png, format="png"), widgets.Label(caption)])
@@ -321,8 +321,8 @@ class Panel:
         return card
 
     def _on_threshold(self, change: dict) -> None:
-        for name, probability, notes, warnings, verdict in self._verdicts:
-            verdict.value = verdict_html(name, probability, change["new"], notes, warnings)
+        for name, probability, notes, warnings, calibrated, verdict in self._verdicts:
+            verdict.value = verdict_html(name, probability, change["new"], notes, warnings, calibrated)
 
 
 def _examples() -> list[Path]:

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from pneumolab.data.reader import NOT_A_FILM
-from pneumolab.inference.predict import confidence_phrase
+from pneumolab.inference.predict import chance_phrase, confidence_phrase
 from pneumolab.models.card import ModelCard
 
 #: Side, in pixels, of the pictures on the page.
@@ -27,15 +27,17 @@ DISPLAY_SIZE = 256
 
 
 def verdict_html(name: str, probability: float, threshold: float, notes: Sequence[str],
-                 warnings: Sequence[str] = ()) -> str:
-    """The answer in words: score, decision at the threshold, the score's strength, and beside them
-    the reader's warnings (not a chest film as the model knows it) and notes."""
+                 warnings: Sequence[str] = (), calibrated: bool = False) -> str:
+    """The answer in words: score, decision at the threshold, the score's strength (for a calibrated
+    model, the chance itself in words), and beside them the reader's warnings (not a chest film as the
+    model knows it) and notes."""
+    strength = chance_phrase(probability) if calibrated else confidence_phrase(probability, threshold)
     label = "PNEUMONIA" if probability >= threshold else "NORMAL"
     lines = [
         f"<b>{html.escape(name)}</b>",
         f'P(pneumonia) = <span class="pl-probability">{probability:.4f}</span>',
         f'Decision at threshold {threshold:.4f}: <b class="pl-label">{label}</b>',
-        f'<span class="pl-confidence">{confidence_phrase(probability, threshold)}</span>',
+        f'<span class="pl-confidence">{strength}</span>',
         *(f'<b class="pl-warning" style="color:#b00020">Warning: {NOT_A_FILM}: {html.escape(warning)}</b>'
           for warning in warnings),
         *(f'<i class="pl-note">{html.escape(note)}</i>' for note in notes),
