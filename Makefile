@@ -1,6 +1,7 @@
 # PneumoLab: every target sets itself up (a .venv here, created when missing).
 #   make course   open the course in JupyterLab (the main job)
 #   make panel    serve the upload-and-predict panel for a class (Voila)
+#   make reference  rebuild the shipped reference ensemble (trains its three members; about 40 min)
 #   make exercises  regenerate the student notebooks from notebooks/exercises/solutions
 #   make test     run every test: unit tests and all notebooks (in quick mode if PNEUMOLAB_QUICK=1)
 PYTHON ?= python3
@@ -8,7 +9,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: install course panel exercises test lint benchmarks clean
+.PHONY: install course panel exercises reference test lint benchmarks clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +27,13 @@ panel: install
 
 exercises: install
 	$(BIN)/python tools/make_exercises.py
+
+reference: install
+	$(BIN)/pneumolab train --arch transfer --out runs/reference-transfer
+	$(BIN)/pneumolab train --arch scratch --out runs/scratch
+	$(BIN)/pneumolab train --arch probe --out runs/probe
+	$(BIN)/pneumolab ensemble runs/reference-transfer runs/scratch runs/probe --out pneumolab/reference
+	cd benchmarks && ../$(BIN)/python generalization.py
 
 test: install
 	$(BIN)/ruff check pneumolab tests benchmarks tools
