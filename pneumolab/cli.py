@@ -308,11 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
     panel.add_argument("--runtime", choices=["lite", "keras"], default="lite",
                        help="lite: the model exported to LiteRT, ~0.1 GB per page (default); "
                             "keras: TensorFlow in every page, ~0.9 GB each")
-    panel.add_argument("--max-pages", type=int, default=40,
+    panel.add_argument("--max-pages", type=limits.whole_number(1), default=40,
                        help="most pages open at once; later ones are told the class is full (default 40)")
-    panel.add_argument("--preheat", type=int, default=2,
+    panel.add_argument("--preheat", type=limits.whole_number(0), default=2,
                        help="kernels kept ready so a page renders in seconds (default 2; 0: none)")
-    panel.add_argument("--cull-after", type=int, default=120, metavar="SECONDS",
+    panel.add_argument("--cull-after", type=limits.whole_number(10), default=120, metavar="SECONDS",
                        help="stop the kernel of a closed page after this many idle seconds (default 120)")
     return parser
 

@@ -99,6 +99,16 @@ def test_port_is_validated(port, capsys):
     assert "port" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("option, value", [("--max-pages", "0"), ("--max-pages", "many"), ("--preheat", "-1"),
+                                           ("--preheat", "2.5"), ("--cull-after", "9")])
+def test_class_limits_are_whole_numbers_in_range(option, value, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["panel", "--no-browser", option, value])
+    assert stop.value.code == 2
+    error = capsys.readouterr().err
+    assert option in error and "whole number" in error
+
+
 def test_busy_port_is_a_clear_error_not_a_move(capsys):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
