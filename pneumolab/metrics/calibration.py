@@ -69,10 +69,7 @@ def fit_temperature(y_true: ArrayLike, y_prob: ArrayLike) -> float:
     ``t`` chosen before scaling becomes ``sigmoid(logit(t) / T)`` after it.
     """
     y, p = check_scores(y_true, y_prob)
-    logits = _logit(p)
-    fit = minimize_scalar(lambda log_t: _nll(logits, y, math.exp(log_t)),
-                          bounds=(math.log(0.01), math.log(100.0)), method="bounded")
-    return float(math.exp(fit.x))
+    return fit_temperature_logits(y, _logit(p))
 
 
 def fit_logit_scaling(

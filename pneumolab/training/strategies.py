@@ -100,6 +100,15 @@ def activations(
     return outputs.astype(np.float16), labels
 
 
+def standalone(assembled: keras.Model) -> keras.Model:
+    """A fresh copy of a model assembled from layers that other models share: its layers belong to
+    this one graph only, exactly like the model saved to disk, so tools that walk the graph see the
+    same in both."""
+    model = keras.models.clone_model(assembled)
+    model.set_weights(assembled.get_weights())
+    return model
+
+
 @strategy("transfer")
 def train_transfer(
     cfg: TrainConfig, manifest: pd.DataFrame, pipelines: dict[str, tf.data.Dataset] | None = None, *,
@@ -153,10 +162,7 @@ def train_transfer(
 
     prediction = models.stack(predictor, pool(upper(lower(rgb))))
     assembled = keras.Model(inputs, prediction, name=f"{BACKBONE}_transfer")
-    # A fresh copy: its layers belong to this one graph only (not also to the stage models above),
-    # exactly like the model saved to disk, so tools that walk the graph see the same in both.
-    model = keras.models.clone_model(assembled)
-    model.set_weights(assembled.get_weights())
+    model = standalone(assembled)
     history = pd.concat(
         [history_head.assign(stage="head"), history_tune.assign(stage="top stage")], ignore_index=True
     )
@@ -191,6 +197,4 @@ def train_probe(
                   label_smoothing=cfg.label_smoothing, class_weight=class_weights(pooled["train"][1]))
     prediction = models.stack(predictor, features.output)
     assembled = keras.Model(features.input, prediction, name=f"{BACKBONE}_probe")
-    model = keras.models.clone_model(assembled)  # a graph of its own, as saved (see train_transfer)
-    model.set_weights(assembled.get_weights())
-    return model, history
+    return standalone(assembled), history
