@@ -23,7 +23,6 @@ so the threshold came down and the probabilities stayed over-confident.
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,11 +30,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 
-from pneumolab import __version__
 from pneumolab.data import manifest as data
 from pneumolab.inference.batches import predict_dataset
 from pneumolab.metrics.calibration import fit_logit_scaling
@@ -53,6 +50,7 @@ from pneumolab.models.ensemble import build_ensemble, member_logits
 from pneumolab.models.files import load, save
 from pneumolab.preprocess.pipeline import make_dataset
 from pneumolab.preprocess.transforms import augmentation
+from pneumolab.training.run import library_versions
 
 #: What the kit's reference ensemble takes: 224 px gray, stretched, like its members were trained on.
 ENSEMBLE_INPUT = InputSpec(image_size=224, channels=1)
@@ -125,8 +123,7 @@ def assemble(folders: Sequence[str | Path], out: str | Path | None = None, data_
             epochs_run=0, best_epoch=0, seconds=round(time.perf_counter() - started, 1),
             seconds_per_epoch=0.0),
         parameters=int(model.count_params()),
-        versions=dict(pneumolab=__version__, tensorflow=tf.__version__, keras=keras.__version__,
-                      numpy=np.__version__, python=platform.python_version()),
+        versions=library_versions(),
         command=command,
         reports={"val": report(labels[clean], probabilities[clean], choice.threshold, ci=False),
                  "val_shifted": report(labels, probabilities, choice.threshold, ci=False)},

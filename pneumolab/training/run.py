@@ -149,6 +149,11 @@ def model_card(cfg: TrainConfig, root: Path, manifest: pd.DataFrame, model: kera
         ),
         parameters=int(model.count_params()),
         reports={"val": validation},
-        versions=dict(pneumolab=__version__, tensorflow=tf.__version__, keras=keras.__version__,
-                      numpy=np.__version__, python=platform.python_version()),
+        versions=library_versions(),
     )
+
+
+def library_versions() -> dict[str, str]:
+    """The versions a model card records: the kit, TensorFlow, Keras, NumPy and Python."""
+    return dict(pneumolab=__version__, tensorflow=tf.__version__, keras=keras.__version__,
+                numpy=np.__version__, python=platform.python_version())
