@@ -187,7 +187,7 @@ def _panel(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"No panel notebook at {notebook}; run this from a PneumoLab checkout.")
     settings = panel_server.PanelSettings(
         port=args.port, host=args.host, max_pages=args.max_pages, preheat=args.preheat,
-        cull_idle_s=args.cull_after, open_browser=not args.no_browser,
+        cull_idle_s=args.cull_after, refill_after_s=args.refill_after, open_browser=not args.no_browser,
     )
     panel_server.check_port(settings.host, settings.port)  # before a possibly long export
     folder = model_files.resolve(args.model).resolve()
@@ -314,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="kernels kept ready so a page renders in seconds (default 2; 0: none)")
     panel.add_argument("--cull-after", type=limits.whole_number(10), default=120, metavar="SECONDS",
                        help="stop the kernel of a closed page after this many idle seconds (default 120)")
+    panel.add_argument("--refill-after", type=limits.whole_number(0), default=60, metavar="SECONDS",
+                       help="replace a used pre-heated kernel after this many seconds (default 60)")
     return parser
 
 

@@ -119,7 +119,8 @@ def test_busy_port_is_a_clear_error_not_a_move(capsys):
     assert f"Port {port} on 127.0.0.1 is already in use" in error and "--port" in error
 
 
-@pytest.mark.parametrize("bad", [dict(max_pages=0), dict(preheat=5, max_pages=4), dict(cull_idle_s=3)])
+@pytest.mark.parametrize("bad", [dict(max_pages=0), dict(preheat=5, max_pages=4), dict(cull_idle_s=3),
+                                 dict(refill_after_s=-1)])
 def test_settings_are_validated(bad):
     with pytest.raises(ValueError):
         panel_server.PanelSettings(**bad)
@@ -133,6 +134,23 @@ def test_voila_settings_cull_closed_pages_and_match_the_upload_limit():
     assert config["Voila"]["port_retries"] == 0
     limit = config["Voila"]["tornado_settings"]["websocket_max_message_size"]
     assert panel_server.MAX_PICK_BYTES < limit < 2 * panel_server.MAX_PICK_BYTES
+
+
+def test_refill_delay_reaches_voila_from_the_command_line(monkeypatch):
+    """``--refill-after``: a class of 30 arriving at once must not meet 30 replacement kernels starting."""
+    assert panel_server.voila_config(panel_server.PanelSettings())["VoilaKernelManager"]["fill_delay"] == 60
+    made = []
+
+    def record(**settings):
+        made.append(panel_server.voila_config(real(**settings)))
+        raise KeyboardInterrupt  # stop the command once its settings are made
+
+    real = panel_server.PanelSettings
+    monkeypatch.setattr(panel_server, "PanelSettings", record)
+    cli.main(["panel", "--no-browser", "--refill-after", "900", "--preheat", "30"])
+    assert made[0]["VoilaKernelManager"]["fill_delay"] == 900
+    with pytest.raises(SystemExit):
+        cli.main(["panel", "--no-browser", "--refill-after", "-5"])
 
 
 def test_page_slots_are_limited_and_freed_when_a_kernel_ends(tmp_path, monkeypatch):

@@ -45,7 +45,7 @@ WEBSOCKET_LIMIT_BYTES = MAX_PICK_BYTES + 4 * 2**20
 SLOTS_ENV = "PNEUMOLAB_PANEL_SLOTS"
 MAX_PAGES_ENV = "PNEUMOLAB_PANEL_MAX_PAGES"
 
-#: Seconds before a used pre-heated kernel is replaced (see :func:`voila_config`).
+#: Seconds before a used pre-heated kernel is replaced, by default (see :func:`voila_config`).
 REFILL_DELAY_S = 60
 #: Seconds Voila gets to shut its kernels down before they are stopped by pid.
 SHUTDOWN_GRACE_S = 20
@@ -63,6 +63,9 @@ class PanelSettings:
     preheat: int = 2
     #: A kernel whose page is closed is stopped after this many idle seconds.
     cull_idle_s: int = 120
+    #: A used pre-heated kernel is replaced after this many seconds. Replacements start together when a
+    #: class arrives together: longer than the class takes to load keeps them off the CPU meanwhile.
+    refill_after_s: int = REFILL_DELAY_S
     open_browser: bool = False
 
     def __post_init__(self) -> None:
@@ -75,6 +78,8 @@ class PanelSettings:
                              f"got {self.preheat}.")
         if self.cull_idle_s < 10:
             raise ValueError(f"--cull-after must be at least 10 seconds, got {self.cull_idle_s}.")
+        if self.refill_after_s < 0:
+            raise ValueError(f"--refill-after must be at least 0 seconds, got {self.refill_after_s}.")
 
     @property
     def cull_interval_s(self) -> int:
@@ -117,8 +122,9 @@ def voila_config(settings: PanelSettings) -> dict:
             "show_tracebacks": False,
         },
         # A page that takes a pre-heated kernel starts its replacement only after this many seconds,
-        # so the replacements do not compete for the CPU with a class arriving all at once.
-        "VoilaKernelManager": {"fill_delay": REFILL_DELAY_S},
+        # so the replacements do not compete for the CPU with a class arriving all at once (until then
+        # the pool holds the pending replacements: a page beyond the ready kernels waits for the first).
+        "VoilaKernelManager": {"fill_delay": settings.refill_after_s},
         "MappingKernelManager": {
             "cull_idle_timeout": settings.cull_idle_s,
             "cull_interval": settings.cull_interval_s,
