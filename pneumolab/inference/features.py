@@ -18,7 +18,7 @@ from pneumolab.models import backbones
 from pneumolab.models.card import InputSpec
 from pneumolab.models.imagenet import VARIANTS
 from pneumolab.models.transfer import to_rgb_input
-from pneumolab.preprocess.pipeline import Skipped, make_dataset
+from pneumolab.preprocess.pipeline import Skipped, dataset_as
 
 #: The kit's images as the members of the reference model take them: 224 px gray, stretched.
 DEFAULT_INPUT = InputSpec(image_size=224, channels=1)
@@ -47,7 +47,6 @@ def pooled_features(
 
     Files that cannot be read are left out and recorded in ``skipped``.
     """
-    dataset = make_dataset(rows, image_size=spec.image_size, channels=spec.channels, fit=spec.fit,
-                           batch_size=batch_size, skipped=skipped)
+    dataset = dataset_as(spec, rows, batch_size=batch_size, skipped=skipped)
     labels, features = predict_dataset(encoder(backbone, spec), dataset, description)
     return features, labels

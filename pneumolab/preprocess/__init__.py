@@ -23,7 +23,7 @@ __getattr__, __dir__, __all__ = lazy.attach(
                        "close_open", "decode", "equalize_histogram", "in_graph", "resize", "scale_0_1",
                        "standardize_per_image", "to_0_255", "to_model_input", "to_working_scale",
                        "with_channels"],
-        "pipeline": ["Skipped", "dataset_for", "make_dataset"],
+        "pipeline": ["Skipped", "dataset_as", "dataset_for", "make_dataset"],
         "steps": ["NORMALIZATIONS", "apply_chain", "epoch_throughput", "image_steps", "load_examples",
                   "time_steps"],
     },

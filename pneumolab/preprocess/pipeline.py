@@ -24,7 +24,7 @@ from pneumolab import config
 from pneumolab.data.image import ImageError
 from pneumolab.data.manifest import DataWarning, targets, usable
 from pneumolab.data.reader import load_image
-from pneumolab.models.card import Fit, ModelCard
+from pneumolab.models.card import Fit, InputSpec, ModelCard
 from pneumolab.preprocess.transforms import to_model_input
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -129,9 +129,14 @@ def dataset_for(card: ModelCard, rows: pd.DataFrame, **options) -> tf.data.Datas
     by :func:`pneumolab.inference.predict.predict_images`). ``options`` go to
     :func:`make_dataset` (e.g. ``skipped``, ``batch_size``).
     """
-    spec = card.input
-    return make_dataset(rows, task=card.task, image_size=spec.image_size, channels=spec.channels,
-                        fit=spec.fit, **options)
+    return dataset_as(card.input, rows, task=card.task, **options)
+
+
+def dataset_as(spec: InputSpec, rows: pd.DataFrame, **options) -> tf.data.Dataset:
+    """Batches of ``(images, labels)`` from ``rows`` at the size, channels and fit of ``spec``, for a
+    model that has no card yet (an encoder, an ensemble being built); ``options`` go to
+    :func:`make_dataset`."""
+    return make_dataset(rows, image_size=spec.image_size, channels=spec.channels, fit=spec.fit, **options)
 
 
 def _was_read(image: tf.Tensor, label: tf.Tensor, ok: tf.Tensor) -> tf.Tensor:

@@ -48,7 +48,7 @@ from pneumolab.models.card import (
 )
 from pneumolab.models.ensemble import build_ensemble, member_logits
 from pneumolab.models.files import load, save
-from pneumolab.preprocess.pipeline import make_dataset
+from pneumolab.preprocess.pipeline import dataset_as
 from pneumolab.preprocess.transforms import augmentation
 from pneumolab.training.run import library_versions
 
@@ -68,8 +68,7 @@ def shifted_logits(members: Sequence[keras.Model], names: Sequence[str], rows: p
     strengths, labels, outputs = [], [], []
     for strength in SHIFT_STRENGTHS:
         augment = augmentation(strength=strength, seed=seed) if strength else None
-        dataset = make_dataset(rows, image_size=ENSEMBLE_INPUT.image_size, channels=ENSEMBLE_INPUT.channels,
-                               fit=ENSEMBLE_INPUT.fit, augment=augment)
+        dataset = dataset_as(ENSEMBLE_INPUT, rows, augment=augment)
         y, z = predict_dataset(net, dataset, f"validation, shift {strength:g}")
         strengths.append(np.full(len(y), strength))
         labels.append(y)
