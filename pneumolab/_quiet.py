@@ -31,6 +31,7 @@ STARTUP_LINE = re.compile(
     r"|E\d{4} [\d:.]+\s+\d+ [\w/.-]+:\d+\] Unable to register .*"
     r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\."
     r"|.*oneDNN custom operations are on\..*"
+    r"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\."  # LiteRT, at its first allocation
 )
 
 

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pneumolab import __version__, limits
+from pneumolab import __version__, config, limits
 
 Command = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, Command] = {}
@@ -33,7 +33,6 @@ def command(name: str) -> Callable[[Command], Command]:
 
 @command("info")
 def _info(args: argparse.Namespace) -> int:
-    from pneumolab import config
     from pneumolab.data import manifest as data
 
     manifest = data.build_manifest(args.data, check=not args.fast)
@@ -142,11 +141,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 @command("predict")
 def _predict(args: argparse.Namespace) -> int:
     from pneumolab.data.reader import NOT_A_FILM
-    from pneumolab.inference.predict import BATCH_SIZE, ImageError, load_image, predict_images
-    from pneumolab.models.files import load, resolve
+    from pneumolab.inference import runtime
+    from pneumolab.inference.predict import BATCH_SIZE, ImageError, load_image
+    from pneumolab.models.files import resolve
 
-    model, card = load(resolve(args.model))
-    channels = card.input.channels
+    model = runtime.load(resolve(args.model), args.runtime)
+    channels = model.card.input.channels
     results: list[dict] = []
     lines: list[str] = []
     for start in range(0, len(args.images), BATCH_SIZE):
@@ -164,7 +164,7 @@ def _predict(args: argparse.Namespace) -> int:
             results.append({"file": name} | ({"warnings": list(loaded.warnings)} if loaded.warnings else {}))
             answered.append(results[-1])
             images.append(loaded.pixels)
-        for entry, answer in zip(answered, predict_images(model, card, images, args.threshold), strict=True):
+        for entry, answer in zip(answered, model.predict_images(images, args.threshold), strict=True):
             # Full precision: rounding would tie the many scores near 1 and change the ROC AUC.
             entry.update(probability=float(answer.probability), label=answer.label)
             lines.append(f"{entry['file']}: P(pneumonia) {answer.probability:.4f} at threshold "
@@ -177,7 +177,6 @@ def _predict(args: argparse.Namespace) -> int:
 
 @command("panel")
 def _panel(args: argparse.Namespace) -> int:
-    from pneumolab import config
     from pneumolab.inference import serving
     from pneumolab.models import files as model_files
     from pneumolab.widgets import panel_server
@@ -195,7 +194,7 @@ def _panel(args: argparse.Namespace) -> int:
         serving.ensure_exported(folder)  # once per model, in a child process: this one stays light
     print(f"Starting the panel with the model in {folder} ({args.runtime} runtime, at most "
           f"{settings.max_pages} pages, {settings.preheat} kernels pre-heated; Ctrl-C stops it).", flush=True)
-    env = {model_files.MODEL_ENV: str(folder), "PNEUMOLAB_RUNTIME": args.runtime}
+    env = {model_files.MODEL_ENV: str(folder), config.RUNTIME_ENV: args.runtime}
     return panel_server.serve(settings, notebook, env)
 
 
@@ -216,6 +215,13 @@ def _add_json(parser: argparse.ArgumentParser, what: str) -> None:
     """The one ``--json [PATH]`` of every subcommand: alone, JSON instead of the text; with PATH, both."""
     parser.add_argument("--json", nargs="?", const="-", type=limits.json_path, metavar="PATH",
                         help=f"{what} as JSON: to PATH, or alone: printed instead of the text")
+
+
+def _add_runtime(parser: argparse.ArgumentParser, where: str = "") -> None:
+    """The one ``--runtime`` of the commands that run a model: LiteRT by default, Keras on request."""
+    parser.add_argument("--runtime", choices=config.RUNTIMES, default=config.RUNTIMES[0],
+                        help=f"lite: the model exported to LiteRT, no TensorFlow, ~0.1 GB{where} (default); "
+                             f"keras: the Keras model in TensorFlow, ~0.9 GB{where}")
 
 
 def _write_json(value: object, target: str) -> bool:
@@ -298,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     predictor.add_argument("--threshold", type=limits.probability,
                            help="decision threshold, 0 to 1 (default: the model card's)")
     _add_json(predictor, "one object per file")
+    _add_runtime(predictor)
     panel = sub.add_parser("panel", help="serve the upload-and-predict web page to a class (Voila)")
     panel.add_argument("--port", type=limits.port, default=8866,
                        help="port to listen on, 1-65535 (default 8866)")
@@ -305,9 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0: the LAN)")
     panel.add_argument("--no-browser", action="store_true", help="do not open a browser")
     panel.add_argument("--model", help=model_help)
-    panel.add_argument("--runtime", choices=["lite", "keras"], default="lite",
-                       help="lite: the model exported to LiteRT, ~0.1 GB per page (default); "
-                            "keras: TensorFlow in every page, ~0.9 GB each")
+    _add_runtime(panel, " per page")
     panel.add_argument("--max-pages", type=limits.whole_number(1), default=40,
                        help="most pages open at once; later ones are told the class is full (default 40)")
     panel.add_argument("--preheat", type=limits.whole_number(0), default=2,

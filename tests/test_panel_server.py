@@ -136,6 +136,19 @@ def test_voila_settings_cull_closed_pages_and_match_the_upload_limit():
     assert panel_server.MAX_PICK_BYTES < limit < 2 * panel_server.MAX_PICK_BYTES
 
 
+def test_pages_load_only_the_installed_widget_extensions():
+    """Every other installed JupyterLab extension would be downloaded and run by each of 30 pages (nbgrader's
+    fails outside JupyterLab); a misspelt name here would leave the page without widgets."""
+    from jupyter_core.paths import jupyter_path
+
+    voila = panel_server.voila_config(panel_server.PanelSettings())["VoilaConfiguration"]
+    allowed = voila["extension_allowlist"]
+    assert allowed == list(panel_server.PAGE_EXTENSIONS)
+    folders = [Path(p) for p in jupyter_path("labextensions") + jupyter_path("voila", "labextensions")]
+    for name in allowed:
+        assert any((folder / name / "package.json").is_file() for folder in folders), name
+
+
 def test_refill_delay_reaches_voila_from_the_command_line(monkeypatch):
     """``--refill-after``: a class of 30 arriving at once must not meet 30 replacement kernels starting."""
     assert panel_server.voila_config(panel_server.PanelSettings())["VoilaKernelManager"]["fill_delay"] == 60
@@ -175,7 +188,7 @@ def test_an_upload_leaves_no_decoded_images_behind(films):
     """Ten 2000 px films (16 MB of pixels each as float) answered: the page keeps scores and pictures only."""
     folder = models.resolve("reference")
     lite = serving.load(folder)
-    page = Panel(lite, lite.card, folder, widgets.HTML())
+    page = Panel(lite, folder, widgets.HTML())
     film = Image.open(sorted((films / "test" / "NORMAL").glob("*.jpeg"))[0]).convert("L")
     import io
 

@@ -115,3 +115,30 @@ def test_an_export_is_used_only_for_the_model_it_came_from(tmp_path):
         handle.write(b"\0")
     assert serving.find_export(folder) is None
     assert serving.cached_export(folder).name.endswith(".tflite")
+
+
+def test_predict_command_runs_litert_by_default_and_keras_on_request(films):
+    """``pneumolab predict`` takes the light path (no TensorFlow in the process) unless asked for Keras."""
+    import json
+    import subprocess
+    import sys
+
+    film = str(sorted((films / "test" / "PNEUMONIA").glob("*.jpeg"))[0])
+    script = ("import json, sys; from pneumolab import cli; cli.main(sys.argv[1:]); "
+              "print(json.dumps('tensorflow' in sys.modules))")
+    answers = {}
+    for runtime in ("lite", "keras"):
+        done = subprocess.run([sys.executable, "-c", script, "predict", film, "--json", "--runtime", runtime],
+                              capture_output=True, text=True, timeout=600, check=True)
+        *answer, tensorflow = done.stdout.strip().splitlines()
+        answers[runtime] = json.loads("\n".join(answer))[0]
+        assert json.loads(tensorflow) is (runtime == "keras")
+    assert answers["lite"]["probability"] == pytest.approx(answers["keras"]["probability"], abs=1e-3)
+    assert answers["lite"]["label"] == answers["keras"]["label"]
+
+
+def test_an_unknown_runtime_is_refused_by_name(tmp_path):
+    from pneumolab.inference import runtime
+
+    with pytest.raises(ValueError, match="lite, keras"):
+        runtime.load(models.resolve("reference"), "onnx")

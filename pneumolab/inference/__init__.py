@@ -5,9 +5,10 @@
 scores a split of the data set and builds its report; ``batches`` runs a
 model over a ``tf.data`` pipeline (:func:`predict_dataset`, labels first);
 ``features`` gives frozen ImageNet features (:func:`pooled_features`);
-``serving`` exports a model to LiteRT and runs it without TensorFlow. This
+``serving`` exports a model to LiteRT and runs it without TensorFlow;
+``runtime`` loads a model in LiteRT or Keras behind one face. This
 part of the kit uses models, data, preprocessing and metrics; it must not
-import training, the figures or the widgets, and ``serving`` and ``predict``
+import training, the figures or the widgets, and ``serving``, ``runtime`` and ``predict``
 must import without TensorFlow (the panel's kernels never load it). Inside
 the package import from those submodules; this face is for notebooks and
 users (``from pneumolab import inference``; ``inference.predict_split(model, card, "val")``).
@@ -17,7 +18,7 @@ import lazy_loader as lazy
 
 __getattr__, __dir__, __all__ = lazy.attach(
     __name__,
-    submodules=["batches", "features", "predict", "scoring", "serving"],
+    submodules=["batches", "features", "predict", "runtime", "scoring", "serving"],
     submod_attrs={
         "predict": ["ImageError", "Prediction", "card_threshold", "chance_phrase", "confidence_phrase",
                     "load_image", "pneumonia_scores", "predict_images", "read_image"],
@@ -25,5 +26,6 @@ __getattr__, __dir__, __all__ = lazy.attach(
         "batches": ["predict_dataset"],
         "features": ["encoder", "pooled_features"],
         "serving": ["LiteModel"],
+        "runtime": ["KerasModel"],
     },
 )

@@ -40,6 +40,7 @@ import numpy as np
 from PIL import Image
 
 from pneumolab import config
+from pneumolab._quiet import startup_lines_hidden
 from pneumolab.models.card import ModelCard
 from pneumolab.models.files import MODEL_FILE, load_card
 from pneumolab.preprocess.numpy_input import to_model_input
@@ -196,12 +197,18 @@ class LiteModel:
         """True when the export returns class activation maps (Grad-CAM)."""
         return self.info.cam
 
+    @property
+    def no_cam_reason(self) -> str:
+        """Why the export returns no maps (empty when it does)."""
+        return self.info.no_cam_reason
+
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The model's outputs ``(N, classes)`` and logit maps ``(N, h, w, classes)`` (``None`` without)."""
         batch = np.ascontiguousarray(batch, np.float32)
         if batch.shape[0] != self._batch:
             self.interpreter.resize_tensor_input(self._input, batch.shape)
-            self.interpreter.allocate_tensors()
+            with startup_lines_hidden():  # LiteRT's "Created ... XNNPACK delegate" line, on every allocation
+                self.interpreter.allocate_tensors()
             self._batch = batch.shape[0]
         self.interpreter.set_tensor(self._input, batch)
         self.interpreter.invoke()

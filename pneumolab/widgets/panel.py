@@ -12,7 +12,7 @@ emptied after each batch so a saved notebook does not carry the images. Only
 the scores of shown results are kept; the decoded images go once the answer is
 on the page, and their memory is handed back to the system.
 
-By default the model runs in LiteRT (:mod:`pneumolab.inference.serving`): a page's kernel
+By default the model runs in LiteRT (:mod:`pneumolab.inference.runtime`): a page's kernel
 never imports TensorFlow and stays around 0.1 GB. ``PNEUMOLAB_RUNTIME=keras``
 runs the Keras model instead (0.9 GB per page). Served by ``pneumolab panel``,
 a page first claims one of the class's page slots (:mod:`pneumolab.widgets.panel_server`);
@@ -27,7 +27,6 @@ import html
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 import numpy as np
@@ -37,10 +36,11 @@ from PIL import Image
 from pneumolab import config
 from pneumolab.data.image import ImageError, LoadedImage
 from pneumolab.data.reader import load_image
+from pneumolab.inference import runtime as model_runtime
 from pneumolab.inference import serving
 from pneumolab.inference.predict import Prediction, card_threshold
+from pneumolab.inference.runtime import KerasModel
 from pneumolab.models import files as model_files
-from pneumolab.models.card import ModelCard
 from pneumolab.widgets import panel_server
 from pneumolab.widgets.panel_server import MAX_FILE_BYTES as MAX_UPLOAD_BYTES
 from pneumolab.widgets.panel_server import MAX_PICK_BYTES
@@ -53,11 +53,6 @@ from pneumolab.widgets.panel_view import (
     verdict_html,
 )
 
-if TYPE_CHECKING:
-    import keras
-
-#: ``lite`` (default: LiteRT, no TensorFlow in the kernel) or ``keras``.
-RUNTIME_ENV = "PNEUMOLAB_RUNTIME"
 #: File types offered by the browser's file chooser.
 ACCEPT = ".jpg,.jpeg,.png,.mpo,.dcm"
 
@@ -85,13 +80,13 @@ def build_panel(model_folder: str | Path | None = None, runtime: str | None = No
     page = widgets.VBox([header])
     try:
         folder = model_files.resolve(model_folder)
-        model, card = _load(folder, runtime or os.environ.get(RUNTIME_ENV) or "lite")
+        model = model_runtime.load(folder, runtime)
     except (OSError, ValueError, KeyError) as error:
         problem = error_html(f"<b>No model to run.</b> {html.escape(str(error))}")
         page.children = [header, widgets.HTML(problem)]
         return page
     _wait_for_a_page()
-    _fill(page, lambda: Panel(model, card, folder, header))
+    _fill(page, lambda: Panel(model, folder, header))
     return page
 
 
@@ -117,15 +112,6 @@ def _fill(page: widgets.VBox, make_panel) -> None:
         return
     _HELD_SLOTS.append(slot)
     page.children = make_panel().widget.children
-
-
-def _load(folder: Path, runtime: str) -> tuple[serving.LiteModel | keras.Model, ModelCard]:
-    if runtime == "lite":
-        lite = serving.load(folder)
-        return lite, lite.card
-    if runtime == "keras":
-        return model_files.load(folder)
-    raise ValueError(f"{RUNTIME_ENV} must be 'lite' or 'keras', got {runtime!r}.")
 
 
 def upload_guard() -> HTML:
@@ -189,9 +175,9 @@ def upload_guard() -> HTML:
 class Panel:
     """One page: the model (loaded once), the shown predictions, and the widgets that show them."""
 
-    def __init__(self, model: serving.LiteModel | keras.Model, card: ModelCard, folder: Path,
-                 header: widgets.Widget):
-        self.model, self.card = model, card
+    def __init__(self, model: serving.LiteModel | KerasModel, folder: Path, header: widgets.Widget):
+        self.model, self.card = model, model.card
+        card = self.card
         self.channels, self.size = card.input.channels, card.input.image_size
         threshold = card_threshold(card)
         self.upload = widgets.FileUpload(accept=ACCEPT, multiple=True, description="Upload X-rays")
@@ -230,23 +216,16 @@ class Panel:
         Returns why Grad-CAM cannot explain this model, if it cannot (answers are then shown without it).
         """
         blank = [np.zeros((self.size, self.size, self.channels), np.uint8)]
-        if isinstance(self.model, serving.LiteModel):
-            self._predict(blank)
-            return None if self.model.explains else self.model.info.no_cam_reason
         try:
-            self._predict(blank, explain=True)
-            return None
-        except ValueError as error:  # explain.grad_cam cannot take this model's graph apart
+            self._predict(blank, explain=self.model.explains)
+        except ValueError as error:  # explain.grad_cam cannot take this Keras model's graph apart
             self._predict(blank)
             return str(error)
+        return self.model.no_cam_reason or None
 
     def _predict(self, images: Sequence[np.ndarray], threshold: float | None = None,
                  explain: bool = False) -> list[Prediction]:
-        if isinstance(self.model, serving.LiteModel):
-            return self.model.predict_images(images, threshold, explain)
-        from pneumolab.inference.predict import predict_images
-
-        return predict_images(self.model, self.card, images, threshold=threshold, explain=explain)
+        return self.model.predict_images(images, threshold, explain)
 
     def _on_upload(self, change: dict) -> None:
         files = change["new"]

@@ -41,6 +41,9 @@ MAX_PICK_BYTES = 60 * 2**20
 #: Websocket messages above this are refused by the server: one pick plus room for its metadata.
 WEBSOCKET_LIMIT_BYTES = MAX_PICK_BYTES + 4 * 2**20
 
+#: The JupyterLab extensions a panel page loads: Voila's widgets manager and the widgets themselves.
+PAGE_EXTENSIONS = ("@voila-dashboards/widgets-manager8", "@jupyter-widgets/jupyterlab-manager")
+
 #: Environment variables the panel's kernels read: the slot folder and the number of slots.
 SLOTS_ENV = "PNEUMOLAB_PANEL_SLOTS"
 MAX_PAGES_ENV = "PNEUMOLAB_PANEL_MAX_PAGES"
@@ -120,6 +123,9 @@ def voila_config(settings: PanelSettings) -> dict:
             "preheat_kernel": settings.preheat > 0,
             "default_pool_size": settings.preheat,
             "show_tracebacks": False,
+            # The page needs only the widgets: every other installed JupyterLab extension (nbgrader's,
+            # the notebook's) would be downloaded and run by each page, and some fail outside JupyterLab.
+            "extension_allowlist": list(PAGE_EXTENSIONS),
         },
         # A page that takes a pre-heated kernel starts its replacement only after this many seconds,
         # so the replacements do not compete for the CPU with a class arriving all at once (until then
