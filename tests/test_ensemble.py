@@ -118,6 +118,23 @@ def test_temperature_scaling_finds_the_temperature_the_labels_were_drawn_at(temp
     assert abs(weight - 1 / temperature) < 0.1 / temperature and abs(bias + weight) < 0.1
 
 
+def test_smoothed_targets_stop_the_fit_from_sharpening_a_separable_validation_set():
+    """Nearly separable data: the plain fit makes every answer certain; smoothed targets stop near 1 - ε/2."""
+    rng = np.random.default_rng(1)
+    labels = np.repeat([0, 1], 500)
+    logits = np.where(labels == 1, 3.0, -3.0) + rng.normal(0, 0.5, labels.size)
+    plain, _ = fit_logit_scaling(labels, logits, "temperature")
+    smoothed, bias = fit_logit_scaling(labels, logits, "temperature", label_smoothing=0.1)
+    assert bias == 0 and smoothed < plain
+    assert np.mean(expit(plain * logits[labels == 1]) >= 0.999) > 0.9
+    assert np.median(expit(smoothed * logits[labels == 1])) == pytest.approx(0.95, abs=0.01)
+    assert np.mean(expit(smoothed * logits) >= 0.999) == 0
+    weight, bias = fit_logit_scaling(labels, logits, "platt", label_smoothing=0.1)
+    assert np.median(expit(weight * logits[labels == 0] + bias)) == pytest.approx(0.05, abs=0.01)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        fit_logit_scaling(labels, logits, label_smoothing=1.0)
+
+
 def test_an_ensembles_card_keeps_its_members_and_calibration(tmp_path):
     members = (MemberRecord("a", "transfer", "runs/a", 1.5, 0.99, "pneumolab train --arch transfer"),
                MemberRecord("b", "probe", "runs/b", 0.5, 0.98))

@@ -23,6 +23,7 @@ def test_card_says_how_the_model_came_to_be():
     assert [member.arch for member in CARD.members] == ["transfer", "scratch", "probe"]
     assert all(member.temperature > 0 and member.val_roc_auc > 0.99 for member in CARD.members)
     assert CARD.calibration is not None and CARD.calibration.fitted_on.startswith("validation")
+    assert CARD.calibration.label_smoothing == 0.1  # the ensemble's own fit: it never claims certainty
     assert CARD.threshold_rule.chosen_on.startswith("validation")
     assert 0.05 < CARD.threshold < 0.95
     assert CARD.data.split.startswith("validation carved from train, grouped by patient")

@@ -121,6 +121,8 @@ class CalibrationRecord:
     weight: float
     bias: float
     fitted_on: str = "validation"
+    #: ε of the smoothed targets (ε/2, 1 - ε/2) the fit used; 0: the labels themselves.
+    label_smoothing: float = 0.0
 
 
 @dataclass(frozen=True)
