@@ -185,6 +185,9 @@ async def one_student(browser, url: str, xray: Path, start: asyncio.Event) -> tu
         result.answer_s = time.perf_counter() - began
     except Exception as error:  # a page that fails is counted, not fatal
         result.error = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+        with contextlib.suppress(Exception):  # what the student was looking at when it gave up
+            shown = " ".join((await page.inner_text("body", timeout=10_000)).split())
+            result.error += f" (page showed: {shown[:150]!r})"
     return result, context
 
 
