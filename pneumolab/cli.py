@@ -220,7 +220,7 @@ def _add_json(parser: argparse.ArgumentParser, what: str) -> None:
 def _add_runtime(parser: argparse.ArgumentParser, where: str = "") -> None:
     """The one ``--runtime`` of the commands that run a model: LiteRT by default, Keras on request."""
     parser.add_argument("--runtime", choices=config.RUNTIMES, default=config.RUNTIMES[0],
-                        help=f"lite: the model exported to LiteRT, no TensorFlow, ~0.1 GB{where} (default); "
+                        help=f"lite: the model exported to LiteRT, no TensorFlow, ~0.2 GB{where} (default); "
                              f"keras: the Keras model in TensorFlow, ~0.9 GB{where}")
 
 

@@ -15,7 +15,7 @@ CACHE_ENV = "PNEUMOLAB_CACHE"
 RUNS_ENV = "PNEUMOLAB_RUNS"
 #: How a served model runs (the panel's kernels read it): one of ``RUNTIMES``.
 RUNTIME_ENV = "PNEUMOLAB_RUNTIME"
-#: LiteRT (the default: no TensorFlow, ~0.1 GB) or Keras (~0.9 GB); see :mod:`pneumolab.inference.runtime`.
+#: LiteRT (the default: no TensorFlow, ~0.2 GB) or Keras (~0.9 GB); see :mod:`pneumolab.inference.runtime`.
 RUNTIMES = ("lite", "keras")
 
 #: Relative location of the data set inside a checkout or the working directory.

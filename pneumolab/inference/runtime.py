@@ -3,9 +3,10 @@
 The panel and ``pneumolab predict`` only need "predict these decoded images,
 maybe with their Grad-CAM maps". :func:`load` gives them an object that does
 that, either the model exported to LiteRT (:class:`~.serving.LiteModel`: no
-TensorFlow in the process, about a tenth of the memory and six times faster for
-the reference ensemble) or the Keras model itself (:class:`KerasModel`, for a
-model that cannot be exported, or to compare the two).
+TensorFlow in the process: for the reference ensemble about 0.2 GB instead of
+0.9 GB, and an answer with Grad-CAM in 125 ms instead of 800 ms) or the Keras
+model itself (:class:`KerasModel`, for a model that cannot be exported, or to
+compare the two).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     import keras
 
     from pneumolab.inference.predict import Prediction
+
 
 class KerasModel:
     """A Keras model with its card, answering like :class:`~.serving.LiteModel` (needs TensorFlow)."""

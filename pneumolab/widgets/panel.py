@@ -13,7 +13,7 @@ the scores of shown results are kept; the decoded images go once the answer is
 on the page, and their memory is handed back to the system.
 
 By default the model runs in LiteRT (:mod:`pneumolab.inference.runtime`): a page's kernel
-never imports TensorFlow and stays around 0.1 GB. ``PNEUMOLAB_RUNTIME=keras``
+never imports TensorFlow and stays around 0.2 GB. ``PNEUMOLAB_RUNTIME=keras``
 runs the Keras model instead (0.9 GB per page). Served by ``pneumolab panel``,
 a page first claims one of the class's page slots (:mod:`pneumolab.widgets.panel_server`);
 when none is free it says the class is full and offers to try again.
