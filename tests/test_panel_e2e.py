@@ -120,7 +120,9 @@ def test_upload_predict_and_survive_bad_files(server, browser, films, tmp_path):
         assert answer["label"] == ("PNEUMONIA" if answer["probability"] >= threshold else "NORMAL")
         assert answer["confidence"]
     assert page.locator(".pl-result img").count() == 6  # uploaded, model input, Grad-CAM for each
-    assert "Upload X-rays (0)" in page.inner_text("button.widget-upload")  # the upload was not kept
+    # The upload was not kept: the panel empties the widget after its answers (a message of its own, which
+    # may reach the page a moment after them).
+    page.wait_for_selector("button.widget-upload:has-text('Upload X-rays (0)')", timeout=ANSWER_TIMEOUT_MS)
 
     upload(page, corrupt, big)
     assert "damaged or incomplete" in error_of(page, corrupt.name)
