@@ -49,6 +49,7 @@ from pneumolab.widgets.panel_view import (
     error_html,
     files_phrase,
     model_summary_html,
+    pictures_html,
     thumbnail_png,
     verdict_html,
 )
@@ -211,17 +212,20 @@ class Panel:
         ])
 
     def _warm_up(self) -> str | None:
-        """Build the model's and Grad-CAM's compiled functions now, so the first upload answers fast.
+        """Run a blank film through the model, Grad-CAM and the pictures now, so the first upload answers
+        fast (in a pre-heated kernel this happens before any student arrives).
 
         Returns why Grad-CAM cannot explain this model, if it cannot (answers are then shown without it).
         """
-        blank = [np.zeros((self.size, self.size, self.channels), np.uint8)]
+        blank = np.zeros((self.size, self.size, self.channels), np.uint8)
+        reason = self.model.no_cam_reason or None
         try:
-            self._predict(blank, explain=self.model.explains)
+            (answer,) = self._predict([blank], explain=self.model.explains)
         except ValueError as error:  # explain.grad_cam cannot take this Keras model's graph apart
-            self._predict(blank)
-            return str(error)
-        return self.model.no_cam_reason or None
+            (answer,) = self._predict([blank])
+            reason = str(error)
+        self._pictures(LoadedImage(blank, "PNG", (self.size, self.size), "L"), answer)  # load the encoders
+        return reason
 
     def _predict(self, images: Sequence[np.ndarray], threshold: float | None = None,
                  explain: bool = False) -> list[Prediction]:
@@ -279,6 +283,19 @@ class Panel:
             return str(error)
 
     def _result_card(self, name: str, image: LoadedImage, prediction: Prediction) -> widgets.Widget:
+        """One answer: its pictures (one HTML widget: fewer widgets, less for the browser to build) and
+        the verdict in words, which the threshold slider re-labels."""
+        words = (image.notes, image.warnings, prediction.calibrated)
+        verdict = widgets.HTML(verdict_html(name, prediction.probability, prediction.threshold, *words))
+        self._verdicts.append((name, prediction.probability, *words, verdict))  # no pixels kept
+        pictures = widgets.HTML(pictures_html(self._pictures(image, prediction)))
+        frame = widgets.Layout(border="1px solid #ccc", padding="4px")
+        card = widgets.HBox([pictures, verdict], layout=frame)
+        card.add_class("pl-result")
+        return card
+
+    def _pictures(self, image: LoadedImage, prediction: Prediction) -> list[tuple[bytes, str]]:
+        """PNGs with captions: the image as uploaded, what the model sees, and where it looked."""
         height, width = image.pixels.shape[:2]
         gray = "gray" if self.channels == 1 else "RGB"
         pictures = [
@@ -289,15 +306,7 @@ class Panel:
         if prediction.heatmap is not None:
             heat = serving.overlay(prediction.model_input, prediction.heatmap)
             pictures.append((enlarged_png(heat, Image.Resampling.BILINEAR), "Where it looked (Grad-CAM)"))
-        words = (image.notes, image.warnings, prediction.calibrated)
-        verdict = widgets.HTML(verdict_html(name, prediction.probability, prediction.threshold, *words))
-        self._verdicts.append((name, prediction.probability, *words, verdict))  # no pixels kept
-        columns = [widgets.VBox([widgets.Image(value=png, format="png"), widgets.Label(caption)])
-                   for png, caption in pictures]
-        frame = widgets.Layout(border="1px solid #ccc", padding="4px")
-        card = widgets.HBox([*columns, verdict], layout=frame)
-        card.add_class("pl-result")
-        return card
+        return pictures
 
     def _on_threshold(self, change: dict) -> None:
         for name, probability, notes, warnings, calibrated, verdict in self._verdicts:

@@ -5,11 +5,12 @@ puts these pieces on the page. :func:`verdict_html` is the answer in words
 (score, decision at the threshold, its strength, the reader's warnings and
 notes); :func:`model_summary_html` says which model answers and how it did
 on validation and test; :func:`thumbnail_png` and :func:`enlarged_png` encode
-the pictures at the page's :data:`DISPLAY_SIZE`.
+the pictures at the page's :data:`DISPLAY_SIZE`, :func:`pictures_html` lays them out.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 from collections.abc import Sequence
@@ -92,3 +93,13 @@ def thumbnail_png(pixels: np.ndarray) -> bytes:
 def enlarged_png(pixels: np.ndarray, resample: Image.Resampling) -> bytes:
     """A small model-sized image blown up to the page's picture size."""
     return _png(np.asarray(_as_pil(pixels).resize((DISPLAY_SIZE, DISPLAY_SIZE), resample)))
+
+
+def pictures_html(pictures: Sequence[tuple[bytes, str]]) -> str:
+    """PNGs side by side, each with its caption under it (the PNGs inlined as data URLs)."""
+    figures = "".join(
+        f'<figure style="margin:0 8px 0 0"><img src="data:image/png;base64,{base64.b64encode(png).decode()}" '
+        f'alt="{html.escape(caption)}">'
+        f'<figcaption class="pl-caption">{html.escape(caption)}</figcaption></figure>'
+        for png, caption in pictures)
+    return f'<div class="pl-pictures" style="display:flex">{figures}</div>'
