@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import gc
 import html
 import io
 import re
@@ -15,7 +16,7 @@ import pytest
 from PIL import Image
 
 from pneumolab import models
-from pneumolab.widgets import panel
+from pneumolab.widgets import panel, panel_server
 from tests.cards import probe_card
 from tests.conftest import noise, png_bytes
 from tests.test_predict import CARD, dicom_bytes, save_test_model
@@ -162,6 +163,43 @@ def test_a_model_grad_cam_cannot_explain_still_gets_answers(tmp_path, monkeypatc
     upload(page, ("x.png", png_bytes(noise((80, 80)))))
     (card,) = results(page)
     assert "P(pneumonia)" in text(card) and len(pictures(card)) == 2
+
+
+def test_a_preheated_kernel_warms_up_before_a_student_asks_and_claims_a_slot_after(model_folder,
+                                                                                  monkeypatch):
+    import voila.utils
+
+    seen, drawn, draw = {}, [], panel.Panel._pictures
+
+    def student_arrives():
+        seen["warmed_up"] = drawn == ["blank film"]  # a whole answer, pictures included, already made
+        seen["slots_claimed"] = len(panel._HELD_SLOTS)
+
+    monkeypatch.setattr(panel.Panel, "_pictures",
+                        lambda self, *args: drawn.append("blank film") or draw(self, *args))
+    monkeypatch.setattr(voila.utils, "wait_for_request", student_arrives)
+    monkeypatch.setenv("VOILA_PREHEAT", "True")
+    monkeypatch.setenv(models.MODEL_ENV, str(model_folder))
+    before = len(panel._HELD_SLOTS)
+    page = panel.build_panel()
+    assert seen == {"warmed_up": True, "slots_claimed": before}
+    assert len(panel._HELD_SLOTS) == before + 1 and find(page, widgets.FileUpload)
+
+
+def test_a_served_kernel_hides_what_lives_on_from_the_garbage_collector(model_folder, tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.setenv(models.MODEL_ENV, str(model_folder))
+    panel.build_panel()  # in a notebook or a test: nothing frozen
+    assert gc.get_freeze_count() == 0
+    monkeypatch.setenv(panel_server.SLOTS_ENV, str(tmp_path))
+    monkeypatch.setenv(panel_server.MAX_PAGES_ENV, "3")
+    try:
+        page = panel.build_panel()
+        frozen = gc.get_freeze_count()
+        upload(page, ("x.png", png_bytes(noise((80, 80)))))
+        assert frozen > 10_000 and "P(pneumonia)" in text(results(page)[0])
+    finally:
+        gc.unfreeze()
 
 
 def test_the_model_line_quotes_validation_and_test_when_the_card_has_both(tmp_path):
