@@ -12,8 +12,6 @@ import argparse
 import datetime
 import io
 import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,15 +25,12 @@ from _report import report
 from PIL import Image
 
 from pneumolab import models
+from pneumolab._browser import CHROMIUM, CHROMIUM_FLAGS, free_port, listening
 from pneumolab.data import manifest as data
-from pneumolab.inference import serving
-from pneumolab.inference.predict import predict_images, read_image
+from pneumolab.inference import runtime as model_runtime
+from pneumolab.inference.predict import read_image
 from pneumolab.widgets.panel import Panel
 
-#: Debian's Chromium (never a browser download); PNEUMOLAB_CHROMIUM names another.
-CHROMIUM = Path(os.environ.get("PNEUMOLAB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync"]
 SIDE = 2000
 TARGET_MS = 500
 
@@ -63,20 +58,14 @@ def median_ms(job: Callable[[], object], repeats: int) -> float:
 def kernel_steps(folder: Path, content: bytes, repeats: int, runtime: str) -> dict[str, float]:
     """Milliseconds of each step in the kernel, and of the panel's whole upload handling, with the
     model in ``runtime``: ``lite`` (LiteRT, the panel's default) or ``keras``."""
-    if runtime == "lite":
-        model = serving.load(folder)
-        card = model.card
+    model = model_runtime.load(folder, runtime)
+    card = model.card
 
-        def predict(images, explain=False):
-            return model.predict_images(images, explain=explain)
-    else:
-        model, card = models.load(folder)
-
-        def predict(images, explain=False):
-            return predict_images(model, card, images, explain=explain)
+    def predict(images, explain=False):
+        return model.predict_images(images, explain=explain)
     channels = card.input.channels
     pixels = read_image(content, "big.jpeg", channels)
-    page = Panel(model, card, folder, widgets.HTML())
+    page = Panel(model, folder, widgets.HTML())
     upload = dict(name="big.jpeg", type="image/jpeg", size=len(content), content=memoryview(content),
                   last_modified=datetime.datetime.now(datetime.UTC))
     return {
@@ -91,9 +80,8 @@ def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 120) ->
     """Wait for the TCP port (an HTTP GET would start a kernel)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and process.poll() is None:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
+        if listening(port):
+            return
         time.sleep(0.1)
     raise RuntimeError(f"pneumolab panel did not start on port {port}")
 
@@ -102,9 +90,7 @@ def browser_steps(folder: Path, content: bytes, workdir: Path) -> dict[str, floa
     """Milliseconds from ``pneumolab panel`` to the first rendered page, and of one upload in the browser."""
     from playwright.sync_api import sync_playwright
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     images = [workdir / "big.jpeg", workdir / "big-again.jpeg"]
     for image in images:
         image.write_bytes(content)
@@ -140,14 +126,19 @@ def browser_steps(folder: Path, content: bytes, workdir: Path) -> dict[str, floa
     }
 
 
+#: In the page, checked at every frame: the page's clock once the verdict for the file is shown.
+SHOWN = """(name) => Array.from(document.querySelectorAll(".pl-verdict"))
+  .some((verdict) => verdict.textContent.includes(name)) && performance.now()"""
+
+
 def upload_seconds(page, image: Path) -> float:
     """Seconds from choosing ``image`` in the page to its answer being shown."""
     with page.expect_file_chooser() as chooser:
         page.click("button.widget-upload")
-    start = time.perf_counter()
+    start = page.evaluate("performance.now()")
     chooser.value.set_files(str(image))
-    page.wait_for_selector(f".pl-verdict:has-text('{image.name}')", timeout=60_000)
-    return time.perf_counter() - start
+    shown = page.wait_for_function(SHOWN, arg=image.name, polling="raf", timeout=60_000)
+    return (shown.json_value() - start) / 1000
 
 
 def main() -> None:

@@ -1,13 +1,18 @@
 """A class at once: N headless Chromium pages open the panel together, each uploads a full-size X-ray.
 
     python benchmarks/panel_load.py [--pages 1 10 30] [--browsers K] [--refill-after S] [--data DIR]
+                                    [--choose S] [--together]
 
 For each N, ``pneumolab panel`` is started on loopback with N pre-heated kernels
 (what a teacher does before the class arrives: ``--preheat N``) and waits until
 they are ready; then N pages, each in its own browser context, spread over K
 Chromium instances (default: one per page, as in a class), open the panel at the
 same moment and each uploads a 2000 x 2000 JPEG made from a real test X-ray (made
-in a temporary folder, never kept). It reports pages answered, time to the page's
+in a temporary folder, never kept): by default each student uploads once their own
+page shows, after ``--choose`` seconds to pick the file (a person needs a few; a
+script that uploads the instant the button appears measures the page's last
+loading work, not the answer); with ``--together`` every student waits until all
+pages have rendered and all upload at the same instant. It reports pages answered, time to the page's
 load event and to its widgets (page requested -> upload button shown), answer time
 (file chosen -> verdict shown), median and 95th percentile, the memory of every
 panel kernel (RSS, and PSS: shared pages split between the processes that share
@@ -30,7 +35,6 @@ import contextlib
 import io
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,14 +47,10 @@ import psutil
 from _report import report
 from PIL import Image
 
+from pneumolab._browser import CHROMIUM, CHROMIUM_FLAGS, free_port, listening
 from pneumolab.data import manifest as data
 from pneumolab.widgets import panel_server
 
-#: Debian's Chromium (never a browser download); PNEUMOLAB_CHROMIUM names another.
-CHROMIUM = os.environ.get("PNEUMOLAB_CHROMIUM") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync",
-                  "--disable-renderer-backgrounding", "--disable-background-timer-throttling"]
 SIDE = 2000
 TARGETS = dict(pages_answered="all", kernel_mb=250, p95_answer_s=3.0)
 RENDER_TIMEOUT_S = 300
@@ -97,12 +97,6 @@ def big_xray(data_dir: str | None, folder: Path) -> Path:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start_panel(pages: int, preheat: int, runtime: str, home: Path, log: Path,
                 refill_after: int = 60) -> tuple[subprocess.Popen, int]:
     """``pneumolab panel`` on loopback with ``preheat`` kernels ready; returns once they are."""
@@ -123,7 +117,7 @@ def start_panel(pages: int, preheat: int, runtime: str, home: Path, log: Path,
         if count != seen:
             seen, since = count, time.monotonic()
         settled = count >= preheat or time.monotonic() - since > SETTLE_S  # a kernel that never came
-        if _listening(port) and (preheat == 0 or settled and _kernels_ready(wrapper, min(count, preheat))):
+        if listening(port) and (preheat == 0 or settled and _kernels_ready(wrapper, min(count, preheat))):
             return server, port
         time.sleep(0.5)
     stop_panel(server, wrapper)
@@ -143,11 +137,6 @@ def _kernels_ready(wrapper: psutil.Process, count: int, quiet_s: float = 3.0) ->
     return cpu() - before < 0.05 * len(kernels)
 
 
-def _listening(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
 def stop_panel(server: subprocess.Popen, wrapper: psutil.Process) -> None:
     """SIGTERM to the wrapper (it stops Voila and every kernel); anything left is killed."""
     started: list[psutil.Process] = []
@@ -162,59 +151,112 @@ def stop_panel(server: subprocess.Popen, wrapper: psutil.Process) -> None:
                 process.kill()
 
 
-async def one_student(browser, url: str, xray: Path, start: asyncio.Event) -> tuple[PageResult, object]:
+#: Runs in every page before its own scripts: notes the page's clock (ms since the request) when the
+#: upload button first shows and when the verdict for FILE_NAME does. Playwright's own waits poll, at
+#: up to 500 ms apart, so they bound the waiting but are not precise enough to time it.
+WATCH = """
+(() => {
+  const seen = window.plSeen = {};
+  new MutationObserver(() => {
+    if (!seen.upload && document.querySelector("button.widget-upload")) seen.upload = performance.now();
+    if (!seen.verdict && Array.from(document.querySelectorAll(".pl-verdict"))
+        .some((verdict) => verdict.textContent.includes(FILE_NAME))) seen.verdict = performance.now();
+  }).observe(document, {childList: true, subtree: true, characterData: true});
+})();
+"""
+
+
+@dataclass
+class Protocol:
+    """How the simulated students behave once their page is open."""
+
+    #: Seconds a student takes to pick the file in the browser's dialog (not part of the answer time).
+    choose_s: float = 3.0
+    #: Everyone uploads at the same instant, once every page has rendered (the teacher says "now").
+    together: bool = False
+
+
+async def one_student(browser, url: str, xray: Path, start: asyncio.Event, protocol: Protocol,
+                      everyone: asyncio.Barrier, uploading: asyncio.Event) -> tuple[PageResult, object]:
     result = PageResult()
     context = await browser.new_context()
+    await context.add_init_script(WATCH.replace("FILE_NAME", repr(xray.name)))
+    page = await context.new_page()
+    page.on("console", lambda m: m.type == "error" and len(result.console) < 5
+            and result.console.append(m.text[:200]))
+    page.on("pageerror", lambda e: len(result.console) < 5 and result.console.append(str(e)[:200]))
+    await start.wait()
     try:
-        page = await context.new_page()
-        page.on("console", lambda m: m.type == "error" and len(result.console) < 5
-                and result.console.append(m.text[:200]))
-        page.on("pageerror", lambda e: len(result.console) < 5 and result.console.append(str(e)[:200]))
-        await start.wait()
         began = time.perf_counter()
         await page.goto(url, timeout=RENDER_TIMEOUT_S * 1000)
         result.html_s = time.perf_counter() - began
         await page.wait_for_selector("button.widget-upload", timeout=RENDER_TIMEOUT_S * 1000)
-        result.render_s = time.perf_counter() - began
+        result.render_s = await page.evaluate("plSeen.upload") / 1000
+    except Exception as error:  # a page that fails is counted, not fatal
+        await _gave_up(page, result, error)
+    if protocol.together and await everyone.wait() == 0:  # every page calls it once, rendered or not
+        uploading.set()
+    if result.render_s is None:
+        return result, context
+    try:
+        await asyncio.sleep(protocol.choose_s)
         async with page.expect_file_chooser() as chooser:
             await page.click("button.widget-upload")
         chosen = await chooser.value
-        began = time.perf_counter()
+        began = await page.evaluate("performance.now()")
         await chosen.set_files(str(xray))
         await page.wait_for_selector(f".pl-verdict:has-text('{xray.name}')", timeout=ANSWER_TIMEOUT_S * 1000)
-        result.answer_s = time.perf_counter() - began
-    except Exception as error:  # a page that fails is counted, not fatal
-        result.error = f"{type(error).__name__}: {str(error).splitlines()[0]}"
-        with contextlib.suppress(Exception):  # what the student was looking at when it gave up
-            shown = " ".join((await page.inner_text("body", timeout=10_000)).split())
-            result.error += f" (page showed: {shown[:150]!r})"
+        result.answer_s = (await page.evaluate("plSeen.verdict") - began) / 1000
+    except Exception as error:
+        await _gave_up(page, result, error)
     return result, context
 
 
+async def _gave_up(page, result: PageResult, error: Exception) -> None:
+    """Record why a page failed and what the student was looking at then."""
+    result.error = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+    with contextlib.suppress(Exception):
+        shown = " ".join((await page.inner_text("body", timeout=10_000)).split())
+        result.error += f" (page showed: {shown[:150]!r})"
+
+
 async def a_class(pages: int, url: str, xray: Path, wrapper: psutil.Process,
-                  browsers: int) -> tuple[list[PageResult], Memory]:
+                  browsers: int, protocol: Protocol) -> tuple[list[PageResult], Memory]:
     """``pages`` students spread over ``browsers`` Chromium instances: one Chromium composites every
     page it shows in its one GPU process (software, here), which 30 pages saturate on their own."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        opened = [await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        opened = [await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
                   for _ in range(max(1, min(browsers, pages)))]
-        start = asyncio.Event()
-        tasks = [asyncio.create_task(one_student(opened[i % len(opened)], url, xray, start))
+        start, everyone, uploading = asyncio.Event(), asyncio.Barrier(pages), asyncio.Event()
+        tasks = [asyncio.create_task(one_student(opened[i % len(opened)], url, xray, start, protocol,
+                                                 everyone, uploading))
                  for i in range(pages)]
         await asyncio.sleep(1)
         before, began = cpu_seconds(wrapper), time.perf_counter()
         start.set()
+        answering = asyncio.create_task(_when(uploading, lambda: (cpu_seconds(wrapper), time.perf_counter())))
         done = await asyncio.gather(*tasks)
         wall = time.perf_counter() - began
+        after = cpu_seconds(wrapper)
         memory = measure(wrapper)  # with every page still open
-        memory.cpu = cpu_share(before, cpu_seconds(wrapper), wall)
+        memory.cpu = cpu_share(before, after, wall)
+        if answering.done():  # --together: the CPU of the uploads alone, from the instant all began
+            at_uploads, uploads_began = answering.result()
+            phase = cpu_share(at_uploads, after, time.perf_counter() - uploads_began)
+            memory.cpu |= {f"uploads_{key}": value for key, value in phase.items()}
+        answering.cancel()
         for _, context in done:
             await context.close()
         for browser in opened:
             await browser.close()
     return [result for result, _ in done], memory
+
+
+async def _when(event: asyncio.Event, then):
+    await event.wait()
+    return then()
 
 
 def cpu_seconds(wrapper: psutil.Process) -> dict[int, tuple[str, float]]:
@@ -266,12 +308,25 @@ def measure(wrapper: psutil.Process) -> Memory:
     )
 
 
+#: Lines every run of the panel logs (one per kernel or page): not worth a look.
+ROUTINE = ("is not trusted", "running over TCP without encryption", "Starting buffering", "Kernel shutdown",
+           "Kernel started", "Voilà is running at", "http://127.0.0.1", "Handle signal", "Stopping the panel",
+           "Starting the panel", "connection files", "Serving static files", "notebook-signing key",
+           "Culling kernels", "is filled with", "Using pre-heated kernel")
+
+
+def notable_lines(log: str, most: int = 40) -> list[str]:
+    """The panel log's lines that are not routine (a kernel that failed to start says why here)."""
+    lines = [line for line in log.splitlines() if line.strip() and not any(r in line for r in ROUTINE)]
+    return lines[:most]
+
+
 def percentile(values: list[float], share: float) -> float | None:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))] if ordered else None
 
 
-def run(pages: int, preheat: int | None, runtime: str, xray: Path, workdir: Path,
+def run(pages: int, preheat: int | None, runtime: str, xray: Path, workdir: Path, protocol: Protocol,
         browsers: int | None = None, refill_after: int = 60) -> dict:
     home = workdir / f"home-{pages}"
     home.mkdir()
@@ -284,7 +339,7 @@ def run(pages: int, preheat: int | None, runtime: str, xray: Path, workdir: Path
     startup = time.perf_counter() - began
     try:
         url = f"http://127.0.0.1:{port}/"
-        results, memory = asyncio.run(a_class(pages, url, xray, wrapper, browsers or pages))
+        results, memory = asyncio.run(a_class(pages, url, xray, wrapper, browsers or pages, protocol))
     finally:
         stop_panel(server, wrapper)
     renders = [r.render_s for r in results if r.render_s is not None]
@@ -292,11 +347,13 @@ def run(pages: int, preheat: int | None, runtime: str, xray: Path, workdir: Path
     htmls = [r.html_s for r in results if r.html_s is not None]
     errors = sorted({r.error for r in results if r.error})
     console = sorted({line for r in results for line in r.console})
-    if errors:
-        print(f"N={pages}: {errors}\nbrowser console: {console[:5]}\npanel log (end):\n"
-              + log.read_text(errors="replace")[-3000:], flush=True)
+    notable = notable_lines(log.read_text(errors="replace"))
+    if errors or notable:
+        print(f"N={pages}: {errors}\nbrowser console: {console[:5]}\npanel log, unusual lines:\n"
+              + "\n".join(notable), flush=True)
     return dict(
-        pages=pages, runtime=runtime, preheated=ready, refill_after_s=refill_after,
+        pages=pages, uploads="together" if protocol.together else "when rendered",
+        choose_s=protocol.choose_s, runtime=runtime, preheated=ready, refill_after_s=refill_after,
         browsers=min(pages, browsers or pages), startup_s=startup, answered=len(answers),
         html_median_s=statistics.median(htmls) if htmls else None,
         render_median_s=statistics.median(renders) if renders else None,
@@ -307,6 +364,7 @@ def run(pages: int, preheat: int | None, runtime: str, xray: Path, workdir: Path
         kernel_rss_max_mb=memory.kernel_rss_max,
         kernel_pss_mb=memory.kernel_pss_median, total_pss_mb=memory.total_pss,
         **memory.cpu, errors="; ".join(errors)[:300], console=console[:10], processes=memory.per_process,
+        panel_log=notable,
     )
 
 
@@ -323,9 +381,15 @@ def main() -> None:
                         "(default: one per page, as a class has one browser per student)")
     parser.add_argument("--refill-after", type=int, default=60,
                         help="pneumolab panel --refill-after: seconds before a used kernel is replaced")
+    parser.add_argument("--choose", type=float, default=Protocol.choose_s,
+                        help="seconds a student takes to pick the file once the page shows (default "
+                        f"{Protocol.choose_s}; not counted in the answer time)")
+    parser.add_argument("--together", action="store_true",
+                        help="all pages upload at the same instant, once every page has rendered")
     args = parser.parse_args()
+    protocol = Protocol(choose_s=args.choose, together=args.together)
     RENDER_TIMEOUT_S = args.render_timeout
-    if not Path(CHROMIUM).exists():
+    if not CHROMIUM.exists():
         sys.exit(f"{CHROMIUM} not found: apt-get install -y chromium (or set PNEUMOLAB_CHROMIUM)")
 
     rows = []
@@ -333,14 +397,17 @@ def main() -> None:
         workdir = Path(scratch)
         xray = big_xray(args.data, workdir)
         for pages in args.pages:
-            row = run(pages, args.preheat, args.runtime, xray, workdir, args.browsers, args.refill_after)
+            row = run(pages, args.preheat, args.runtime, xray, workdir, protocol, args.browsers,
+                      args.refill_after)
             rows.append(row)
             print(f"N={pages}: {row['answered']}/{pages} answered, render p95 {row['render_p95_s']}, "
                   f"answer p95 {row['answer_p95_s']}, kernel RSS {row['kernel_rss_mb']:.0f} MB", flush=True)
-    table = [{k: v for k, v in row.items() if k not in ("processes", "errors", "console")} for row in rows]
-    report("panel_load", table, targets=TARGETS, image=f"{SIDE}x{SIDE} gray JPEG, {xray.name}",
-           details=[dict(pages=r["pages"], errors=r["errors"], console=r["console"], processes=r["processes"])
-                    for r in rows])
+    table = [{k: v for k, v in row.items() if k not in ("processes", "errors", "console", "panel_log")}
+             for row in rows]
+    name = "panel_load_together" if protocol.together else "panel_load"
+    report(name, table, targets=TARGETS, image=f"{SIDE}x{SIDE} gray JPEG, {xray.name}",
+           details=[dict(pages=r["pages"], errors=r["errors"], console=r["console"], processes=r["processes"],
+                         panel_log=r["panel_log"]) for r in rows])
     for row in rows:
         p95, rss = row["answer_p95_s"], row["kernel_rss_mb"]
         print(f"N={row['pages']}: answered {row['answered']}/{row['pages']}, kernel RSS {rss:.0f} MB "

@@ -20,8 +20,8 @@ import psutil
 import pytest
 import requests
 
+from pneumolab._browser import free_port
 from pneumolab.data import manifest as data
-from tests.test_panel_e2e import free_port
 
 CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "jupyterhub" / "jupyterhub_config.py"
 PASSWORD = "workshop-password"

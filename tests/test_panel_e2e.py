@@ -9,8 +9,6 @@ failed in CI.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -20,21 +18,12 @@ import pytest
 from PIL import Image
 
 from pneumolab import models
+from pneumolab._browser import CHROMIUM, CHROMIUM_FLAGS, listening
 from pneumolab.viz import figures
 
-#: Debian's Chromium (never a browser download); PNEUMOLAB_CHROMIUM names another.
-CHROMIUM = Path(os.environ.get("PNEUMOLAB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync"]
 #: Page load to widgets shown: Voila starts a kernel that imports TensorFlow and loads the model.
 RENDER_TIMEOUT_MS = 90_000
 ANSWER_TIMEOUT_MS = 30_000
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, log: Path, seconds: float = 60) -> None:
@@ -43,9 +32,8 @@ def wait_for_port(port: int, process: subprocess.Popen, log: Path, seconds: floa
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"pneumolab panel exited with {process.returncode}:\n{log.read_text()}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
+        if listening(port):
+            return
         time.sleep(0.2)
     pytest.fail(f"pneumolab panel did not listen on port {port} within {seconds} s:\n{log.read_text()}")
 

@@ -23,10 +23,11 @@ import pytest
 from PIL import Image
 
 from pneumolab import cli, models
+from pneumolab._browser import CHROMIUM, CHROMIUM_FLAGS, free_port, listening
 from pneumolab.inference import serving
 from pneumolab.widgets import panel_server
 from pneumolab.widgets.panel import Panel
-from tests.test_panel_e2e import CHROMIUM, CHROMIUM_FLAGS, free_port, upload, verdict_of, wait_for_port
+from tests.test_panel_e2e import upload, verdict_of, wait_for_port
 
 RENDER_TIMEOUT_MS = 120_000
 
@@ -222,8 +223,7 @@ def test_stopping_the_wrapper_stops_voila_and_every_kernel(tmp_path, signum):
     assert panel.process.returncode == 0, panel.log.read_text()
     assert len(started) >= 3  # Voila and two kernels
     assert not [p.pid for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    with socket.socket() as probe:
-        assert probe.connect_ex(("127.0.0.1", panel.port)) != 0  # nobody serves the port any more
+    assert not listening(panel.port)  # nobody serves the port any more
 
 
 def test_closed_pages_are_culled_full_class_waits_oversized_picks_refused(tmp_path, chromium, films):
