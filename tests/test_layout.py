@@ -172,7 +172,8 @@ def test_the_face_is_lazy():
     assert not loaded & {"tensorflow", "keras", "matplotlib", "pandas"}
 
 
-FOUNDATION = {"pneumolab", "pneumolab.config", "pneumolab.limits", "pneumolab.progress", "pneumolab._quiet"}
+FOUNDATION = {"pneumolab", "pneumolab.config", "pneumolab.limits", "pneumolab.progress", "pneumolab._quiet",
+              "pneumolab._browser"}
 
 
 def _part(module: str) -> str:

@@ -20,6 +20,7 @@ __getattr__, __dir__, __all__ = lazy.attach(
         "preprocessing": ["preprocessing_explorer"],
         "thresholds": ["cost_explorer", "threshold_explorer"],
         "live": ["LivePanel"],
-        "panel": ["build_panel", "upload_guard"],
+        "panel": ["build_panel"],
+        "panel_view": ["upload_guard"],
     },
 )

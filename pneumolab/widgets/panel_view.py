@@ -5,7 +5,8 @@ puts these pieces on the page. :func:`verdict_html` is the answer in words
 (score, decision at the threshold, its strength, the reader's warnings and
 notes); :func:`model_summary_html` says which model answers and how it did
 on validation and test; :func:`thumbnail_png` and :func:`enlarged_png` encode
-the pictures at the page's :data:`DISPLAY_SIZE`, :func:`pictures_html` lays them out.
+the pictures at the page's :data:`DISPLAY_SIZE`, :func:`pictures_html` lays them out, and
+:func:`upload_guard` refuses in the browser a pick of files too large to send.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from IPython.display import HTML
 from PIL import Image
 
 from pneumolab.data.reader import NOT_A_FILM
 from pneumolab.inference.predict import chance_phrase, confidence_phrase
 from pneumolab.models.card import ModelCard
+from pneumolab.widgets.panel_server import MAX_FILE_BYTES, MAX_PICK_BYTES
 
 #: Side, in pixels, of the pictures on the page.
 DISPLAY_SIZE = 256
@@ -103,3 +106,61 @@ def pictures_html(pictures: Sequence[tuple[bytes, str]]) -> str:
         f'<figcaption class="pl-caption">{html.escape(caption)}</figcaption></figure>'
         for png, caption in pictures)
     return f'<div class="pl-pictures" style="display:flex">{figures}</div>'
+
+
+def upload_guard() -> HTML:
+    """A script for the page: a pick of files too large for the panel is refused in the browser.
+
+    ipywidgets sends all the files of one pick in one websocket message; a
+    message over the server's limit closes the connection and the page dies
+    without a word. The script wraps the file input's ``change`` listeners, so
+    the pick is checked before the upload widget reads it, and says what to do.
+    It must run before the widgets are drawn: display it before the panel.
+    """
+    script = """
+<script>
+(() => {
+  if (window.plUploadGuard) return;
+  window.plUploadGuard = true;
+  const fileLimit = FILE_LIMIT, pickLimit = PICK_LIMIT, mb = (n) => (n / 1048576).toFixed(1) + " MB";
+  const problemWith = (files) => {
+    const big = files.find((f) => f.size > fileLimit), total = files.reduce((sum, f) => sum + f.size, 0);
+    if (big) return `${big.name} is ${mb(big.size)}; the panel takes files up to ${mb(fileLimit)}.`;
+    if (total > pickLimit) return `These ${files.length} files add up to ${mb(total)}; the panel takes `
+      + `at most ${mb(pickLimit)} at once. Choose fewer files at a time.`;
+    return "";
+  };
+  const say = (text) => {
+    let note = document.getElementById("pl-upload-refused");
+    if (!note) {
+      note = document.createElement("div");
+      note.id = "pl-upload-refused";
+      note.className = "pl-error";
+      note.style.cssText = "border-left:4px solid #b00020;padding:4px 10px;margin:6px 0;background:#fff";
+      (document.querySelector(".widget-upload")?.closest(".widget-hbox") || document.body).after(note);
+    }
+    note.textContent = text;
+  };
+  // The upload widget's file input may never be attached to the page, so wrap the listener it adds.
+  const add = HTMLInputElement.prototype.addEventListener;
+  HTMLInputElement.prototype.addEventListener = function (type, listener, options) {
+    if (type !== "change" || this.type !== "file" || typeof listener !== "function") {
+      return add.call(this, type, listener, options);
+    }
+    const input = this;
+    return add.call(this, type, function (event) {
+      const problem = problemWith(Array.from(input.files || []));
+      if (problem) {
+        input.value = "";
+        say("Not sent: " + problem);
+        return undefined;
+      }
+      document.getElementById("pl-upload-refused")?.remove();
+      return listener.call(this, event);
+    }, options);
+  };
+})();
+</script>
+"""
+    limits = script.replace("FILE_LIMIT", str(MAX_FILE_BYTES)).replace("PICK_LIMIT", str(MAX_PICK_BYTES))
+    return HTML(limits)
