@@ -312,7 +312,8 @@ def measure(wrapper: psutil.Process) -> Memory:
 ROUTINE = ("is not trusted", "running over TCP without encryption", "Starting buffering", "Kernel shutdown",
            "Kernel started", "Voilà is running at", "http://127.0.0.1", "Handle signal", "Stopping the panel",
            "Starting the panel", "connection files", "Serving static files", "notebook-signing key",
-           "Culling kernels", "is filled with", "Using pre-heated kernel")
+           "Culling kernels", "is filled with", "Using pre-heated kernel", "Adapting from protocol version",
+           "Connecting to kernel", "websocket_ping_timeout")
 
 
 def notable_lines(log: str, most: int = 40) -> list[str]:
