@@ -59,10 +59,7 @@ def kernel_steps(folder: Path, content: bytes, repeats: int, runtime: str) -> di
     """Milliseconds of each step in the kernel, and of the panel's whole upload handling, with the
     model in ``runtime``: ``lite`` (LiteRT, the panel's default) or ``keras``."""
     model = model_runtime.load(folder, runtime)
-    card = model.card
-
-    def predict(images, explain=False):
-        return model.predict_images(images, explain=explain)
+    card, predict = model.card, model.predict_images
     channels = card.input.channels
     pixels = read_image(content, "big.jpeg", channels)
     page = Panel(model, folder, widgets.HTML())
