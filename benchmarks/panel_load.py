@@ -309,7 +309,7 @@ def measure(wrapper: psutil.Process) -> Memory:
 
 
 #: Lines every run of the panel logs (one per kernel or page): not worth a look.
-ROUTINE = ("is not trusted", "running over TCP without encryption", "Starting buffering", "Kernel shutdown",
+ROUTINE = ("is not trusted", "Starting buffering", "Kernel shutdown",
            "Kernel started", "Voilà is running at", "http://127.0.0.1", "Handle signal", "Stopping the panel",
            "Starting the panel", "connection files", "Serving static files", "notebook-signing key",
            "Culling kernels", "is filled with", "Using pre-heated kernel", "Adapting from protocol version",

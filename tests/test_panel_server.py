@@ -8,6 +8,7 @@ The server tests drive Debian's Chromium (skipped without it, failed in CI), lik
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -217,6 +218,10 @@ def test_stopping_the_wrapper_stops_voila_and_every_kernel(tmp_path, signum):
 
         kernels = wait_until(two_kernels, 90, "two pre-heated kernels")
         assert not loads_tensorflow(panel.wrapper)
+        # Reached over Unix sockets: TCP ports picked for 30 kernels at once collide (see voila_config).
+        for kernel in kernels:
+            connection = Path(kernel.cmdline()[kernel.cmdline().index("-f") + 1])
+            assert json.loads(connection.read_text())["transport"] == "ipc"
         assert all(kernel.pid != panel.wrapper.pid for kernel in kernels)
     finally:
         started = panel.stop(signum)

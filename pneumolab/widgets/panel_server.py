@@ -6,6 +6,7 @@
 - starts Voila with kernels pre-heated (a pool of kernels that have already run
   the panel notebook, so a page renders in seconds), idle kernels of closed
   pages culled (Voila's kernel manager spares the pool's waiting kernels),
+  kernels reached over Unix sockets (TCP ports collide when a class's kernels start together),
   and the websocket limit matched to the largest upload a page accepts (the
   page itself refuses larger picks before sending them);
 - lets at most ``max_pages`` pages hold a model at once: each panel kernel
@@ -48,6 +49,8 @@ PAGE_EXTENSIONS = ("@voila-dashboards/widgets-manager8", "@jupyter-widgets/jupyt
 SLOTS_ENV = "PNEUMOLAB_PANEL_SLOTS"
 MAX_PAGES_ENV = "PNEUMOLAB_PANEL_MAX_PAGES"
 
+#: Kernels talk to Voila over Unix sockets where there are some (see :func:`voila_config`).
+IPC_TRANSPORT = os.name == "posix"
 #: Seconds before a used pre-heated kernel is replaced, by default (see :func:`voila_config`).
 REFILL_DELAY_S = 60
 #: Seconds Voila gets to shut its kernels down before they are stopped by pid.
@@ -131,6 +134,11 @@ def voila_config(settings: PanelSettings) -> dict:
         # so the replacements do not compete for the CPU with a class arriving all at once (until then
         # the pool holds the pending replacements: a page beyond the ready kernels waits for the first).
         "VoilaKernelManager": {"fill_delay": settings.refill_after_s},
+        # Over TCP each kernel binds five ports picked as free moments earlier; with 30 kernels starting
+        # together, Voila's own connections take such a port meanwhile and the kernel dies ("Address already
+        # in use", five restarts on the same port, then its page never renders). Unix sockets in Voila's
+        # connection folder cannot collide, and only this user can open them.
+        **({"KernelManager": {"transport": "ipc"}} if IPC_TRANSPORT else {}),
         "MappingKernelManager": {
             "cull_idle_timeout": settings.cull_idle_s,
             "cull_interval": settings.cull_interval_s,
