@@ -56,9 +56,9 @@ def upload(page: widgets.Widget, *files: tuple[str, bytes]) -> widgets.FileUploa
 
 
 def pictures(card: widgets.Widget) -> list[tuple[Image.Image, str]]:
-    """The pictures a result card shows (PNGs inlined in its HTML), with their captions."""
-    shown = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]*)">', text(card))
-    return [(Image.open(io.BytesIO(base64.b64decode(png))), html.unescape(caption)) for png, caption in shown]
+    """The pictures a result card shows (JPEGs inlined in its HTML), with their captions."""
+    shown = re.findall(r'<img src="data:image/jpeg;base64,([^"]+)" alt="([^"]*)">', text(card))
+    return [(Image.open(io.BytesIO(base64.b64decode(data))), html.unescape(alt)) for data, alt in shown]
 
 
 def results(page: widgets.Widget) -> list[widgets.Widget]:
@@ -84,7 +84,7 @@ def test_an_xray_gets_pictures_a_probability_and_a_decision(page, films):
     assert "pl-result" in card._dom_classes
     shown = pictures(card)
     assert len(shown) == 3
-    assert all(picture.format == "PNG" and picture.size[0] > 0 for picture, _ in shown)
+    assert all(picture.format == "JPEG" and picture.size[0] > 0 for picture, _ in shown)
     captions = " ".join(caption for _, caption in shown)
     assert "As uploaded (JPEG, 224×224)" in captions and "What the model sees (64×64 gray)" in captions
     assert "Grad-CAM" in captions

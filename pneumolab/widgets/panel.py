@@ -43,12 +43,12 @@ from pneumolab.models import files as model_files
 from pneumolab.widgets import panel_server
 from pneumolab.widgets.panel_server import MAX_FILE_BYTES as MAX_UPLOAD_BYTES
 from pneumolab.widgets.panel_view import (
-    enlarged_png,
+    enlarged_jpeg,
     error_html,
     files_phrase,
     model_summary_html,
     pictures_html,
-    thumbnail_png,
+    thumbnail_jpeg,
     verdict_html,
 )
 
@@ -243,17 +243,17 @@ class Panel:
         return card
 
     def _pictures(self, image: LoadedImage, prediction: Prediction) -> list[tuple[bytes, str]]:
-        """PNGs with captions: the image as uploaded, what the model sees, and where it looked."""
+        """JPEGs with captions: the image as uploaded, what the model sees, and where it looked."""
         height, width = image.pixels.shape[:2]
         gray = "gray" if self.channels == 1 else "RGB"
         pictures = [
-            (thumbnail_png(image.pixels), f"As uploaded ({image.format}, {width}×{height})"),
-            (enlarged_png(prediction.model_input, Image.Resampling.NEAREST),
+            (thumbnail_jpeg(image.pixels), f"As uploaded ({image.format}, {width}×{height})"),
+            (enlarged_jpeg(prediction.model_input, Image.Resampling.NEAREST),
              f"What the model sees ({self.size}×{self.size} {gray})"),
         ]
         if prediction.heatmap is not None:
             heat = serving.overlay(prediction.model_input, prediction.heatmap)
-            pictures.append((enlarged_png(heat, Image.Resampling.BILINEAR), "Where it looked (Grad-CAM)"))
+            pictures.append((enlarged_jpeg(heat, Image.Resampling.BILINEAR), "Where it looked (Grad-CAM)"))
         return pictures
 
     def _on_threshold(self, change: dict) -> None:
