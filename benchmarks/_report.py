@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import time
 from pathlib import Path
 
@@ -12,15 +13,27 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def machine() -> dict:
-    """Facts that make a timing comparable: cores, CPU, Python, library versions."""
+    """Facts that make a timing comparable: cores, CPU, Python, library versions, and the code measured."""
     import keras
     import tensorflow as tf
 
     return dict(
         cores=os.cpu_count(), cpu=platform.processor() or platform.machine(),
         python=platform.python_version(), tensorflow=tf.__version__, keras=keras.__version__,
-        date=time.strftime("%Y-%m-%d"),
+        date=time.strftime("%Y-%m-%d"), commit=_commit(),
     )
+
+
+def _commit() -> str:
+    """The checkout's commit, marked ``+changes`` when the package differs from it; ``""`` outside git."""
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=RESULTS.parent, capture_output=True, text=True)
+
+    head = git("rev-parse", "--short", "HEAD")
+    if head.returncode:
+        return ""
+    changed = git("status", "--porcelain", "--", "../pneumolab", "../notebooks").stdout.strip()
+    return head.stdout.strip() + ("+changes" if changed else "")
 
 
 def report(name: str, rows: list[dict], **extra) -> Path:
