@@ -79,9 +79,9 @@ def error_html(text: str) -> str:
     return f'<div class="pl-error" style="border-left:4px solid #b00020;padding:4px 10px">{text}</div>'
 
 
-def _jpeg(pixels: np.ndarray) -> bytes:
+def _jpeg(picture: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=PICTURE_QUALITY)
+    picture.save(buffer, format="JPEG", quality=PICTURE_QUALITY)
     return buffer.getvalue()
 
 
@@ -94,12 +94,12 @@ def thumbnail_jpeg(pixels: np.ndarray) -> bytes:
     """The uploaded image shrunk to fit the page (never enlarged)."""
     picture = _as_pil(pixels)
     picture.thumbnail((DISPLAY_SIZE, DISPLAY_SIZE), Image.Resampling.LANCZOS)
-    return _jpeg(np.asarray(picture))
+    return _jpeg(picture)
 
 
 def enlarged_jpeg(pixels: np.ndarray, resample: Image.Resampling) -> bytes:
     """A small model-sized image blown up to the page's picture size."""
-    return _jpeg(np.asarray(_as_pil(pixels).resize((DISPLAY_SIZE, DISPLAY_SIZE), resample)))
+    return _jpeg(_as_pil(pixels).resize((DISPLAY_SIZE, DISPLAY_SIZE), resample))
 
 
 def pictures_html(pictures: Sequence[tuple[bytes, str]]) -> str:
