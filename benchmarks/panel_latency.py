@@ -25,7 +25,7 @@ from _report import report
 from PIL import Image
 
 from pneumolab import models
-from pneumolab._browser import CHROMIUM, CHROMIUM_FLAGS, free_port, listening
+from pneumolab._browser import CHROMIUM, CHROMIUM_FLAGS, free_port, wait_for_port
 from pneumolab.data import manifest as data
 from pneumolab.inference import runtime as model_runtime
 from pneumolab.inference.predict import read_image
@@ -73,16 +73,6 @@ def kernel_steps(folder: Path, content: bytes, repeats: int, runtime: str) -> di
     }
 
 
-def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 120) -> None:
-    """Wait for the TCP port (an HTTP GET would start a kernel)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and process.poll() is None:
-        if listening(port):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"pneumolab panel did not start on port {port}")
-
-
 def browser_steps(folder: Path, content: bytes, workdir: Path) -> dict[str, float]:
     """Milliseconds from ``pneumolab panel`` to the first rendered page, and of one upload in the browser."""
     from playwright.sync_api import sync_playwright
@@ -99,7 +89,8 @@ def browser_steps(folder: Path, content: bytes, workdir: Path) -> dict[str, floa
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     try:
-        wait_for_port(port, server)
+        if not wait_for_port(port, server, seconds=120):
+            raise RuntimeError(f"pneumolab panel did not start on port {port}")
         listening = time.perf_counter()
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import time
 from pathlib import Path
 
 #: Debian's Chromium; ``$PNEUMOLAB_CHROMIUM`` names another.
@@ -32,3 +34,14 @@ def listening(port: int) -> bool:
     """Whether something accepts connections on ``port`` of the loopback interface."""
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for_port(port: int, process: subprocess.Popen, seconds: float) -> bool:
+    """Wait until ``process`` (a server being started) accepts connections on ``port``; ``False`` if it
+    exits first or ``seconds`` pass. It only connects: an HTTP request to the panel would start a kernel."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        if listening(port):
+            return True
+        time.sleep(0.1)
+    return False

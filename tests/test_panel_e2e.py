@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from pneumolab import models
-from pneumolab._browser import CHROMIUM, CHROMIUM_FLAGS, listening
+from pneumolab import _browser, models
+from pneumolab._browser import CHROMIUM, CHROMIUM_FLAGS
 from pneumolab.viz import figures
 
 #: Page load to widgets shown: Voila starts a kernel that imports TensorFlow and loads the model.
@@ -27,14 +26,11 @@ ANSWER_TIMEOUT_MS = 30_000
 
 
 def wait_for_port(port: int, process: subprocess.Popen, log: Path, seconds: float = 60) -> None:
-    """Wait until the server accepts TCP connections (an HTTP GET would start a kernel)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"pneumolab panel exited with {process.returncode}:\n{log.read_text()}")
-        if listening(port):
-            return
-        time.sleep(0.2)
+    """Wait until the server accepts connections; fail with its log if it exits or never listens."""
+    if _browser.wait_for_port(port, process, seconds):
+        return
+    if process.poll() is not None:
+        pytest.fail(f"pneumolab panel exited with {process.returncode}:\n{log.read_text()}")
     pytest.fail(f"pneumolab panel did not listen on port {port} within {seconds} s:\n{log.read_text()}")
 
 
