@@ -219,8 +219,8 @@ def test_stopping_the_wrapper_stops_voila_and_every_kernel(tmp_path, signum):
         kernels = wait_until(two_kernels, 90, "two pre-heated kernels")
         assert not loads_tensorflow(panel.wrapper)
         # Reached over Unix sockets: TCP ports picked for 30 kernels at once collide (see voila_config).
-        for kernel in kernels:
-            connection = Path(kernel.cmdline()[kernel.cmdline().index("-f") + 1])
+        for command in (kernel.cmdline() for kernel in kernels):
+            connection = Path(command[command.index("-f") + 1])
             assert json.loads(connection.read_text())["transport"] == "ipc"
         assert all(kernel.pid != panel.wrapper.pid for kernel in kernels)
     finally:
